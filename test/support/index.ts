@@ -3,110 +3,98 @@
  * a Postgres schema of its own, so files run side by side on one broker and one database; every helper
  * registers its own cleanup with the caller's `onTestFinished`/`afterAll`.
  */
-import { randomBytes } from "node:crypto";
-import {
-	createKafka,
-	ensureTopics,
-	type TopicNames,
-	topicNames,
-} from "@s2s/bus";
-import { createPool, migrate, type Pool } from "@s2s/store";
-import type { Admin, Kafka } from "kafkajs";
-import { inject } from "vitest";
+import { randomBytes } from 'node:crypto';
+import { createKafka, ensureTopics, type TopicNames, topicNames } from '@s2s/bus';
+import { createPool, migrate, type Pool } from '@s2s/store';
+import type { Admin, Kafka } from 'kafkajs';
+import { inject } from 'vitest';
 
 export function testBrokers(): string[] {
-	return inject("kafkaBrokers").split(",");
+  return inject('kafkaBrokers').split(',');
 }
 
 export function testDatabaseUrl(): string {
-	return inject("databaseUrl");
+  return inject('databaseUrl');
 }
 
 /** A short random id, safe in topic, group and SQL identifiers. */
-export function uniqueId(label = "t"): string {
-	return `${label}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+export function uniqueId(label = 't'): string {
+  return `${label}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
-export function testKafka(clientId = uniqueId("client")): Kafka {
-	return createKafka({
-		brokers: testBrokers(),
-		clientId,
-		retry: { initialRetryTime: 100, retries: 5 },
-	});
+export function testKafka(clientId = uniqueId('client')): Kafka {
+  return createKafka({
+    brokers: testBrokers(),
+    clientId,
+    retry: { initialRetryTime: 100, retries: 5 },
+  });
 }
 
 export interface TestTopics {
-	prefix: string;
-	names: TopicNames;
-	admin: Admin;
-	cleanup(): Promise<void>;
+  prefix: string;
+  names: TopicNames;
+  admin: Admin;
+  cleanup(): Promise<void>;
 }
 
 /** Creates the relay's three topics under a fresh prefix; `cleanup` deletes them. */
-export async function createTestTopics(
-	kafka: Kafka = testKafka(),
-	ingestPartitions = 12,
-): Promise<TestTopics> {
-	const prefix = `${uniqueId("t")}.`;
-	const names = topicNames(prefix);
-	const admin = kafka.admin();
-	await admin.connect();
-	await ensureTopics(admin, names, { ingestPartitions, replicationFactor: 1 });
-	return {
-		prefix,
-		names,
-		admin,
-		async cleanup() {
-			await admin
-				.deleteTopics({ topics: Object.values(names) })
-				.catch(() => {});
-			await admin.disconnect();
-		},
-	};
+export async function createTestTopics(kafka: Kafka = testKafka(), ingestPartitions = 12): Promise<TestTopics> {
+  const prefix = `${uniqueId('t')}.`;
+  const names = topicNames(prefix);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, names, { ingestPartitions, replicationFactor: 1 });
+  return {
+    prefix,
+    names,
+    admin,
+    async cleanup() {
+      await admin.deleteTopics({ topics: Object.values(names) }).catch(() => {});
+      await admin.disconnect();
+    },
+  };
 }
 
 export interface TestSchema {
-	schema: string;
-	pool: Pool;
-	databaseUrl: string;
-	cleanup(): Promise<void>;
+  schema: string;
+  pool: Pool;
+  databaseUrl: string;
+  cleanup(): Promise<void>;
 }
 
 /** A fresh Postgres schema with every migration applied; `cleanup` drops it. */
 export async function createTestSchema(): Promise<TestSchema> {
-	const databaseUrl = testDatabaseUrl();
-	const schema = uniqueId("s").toLowerCase();
-	await migrate({ databaseUrl, schema });
-	const pool = createPool({ databaseUrl, schema, max: 5 });
-	return {
-		schema,
-		pool,
-		databaseUrl,
-		async cleanup() {
-			await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-			await pool.end();
-		},
-	};
+  const databaseUrl = testDatabaseUrl();
+  const schema = uniqueId('s').toLowerCase();
+  await migrate({ databaseUrl, schema });
+  const pool = createPool({ databaseUrl, schema, max: 5 });
+  return {
+    schema,
+    pool,
+    databaseUrl,
+    async cleanup() {
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    },
+  };
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(
-	check: () => Promise<T | undefined | false> | T | undefined | false,
-	{ timeoutMs = 20_000, intervalMs = 50, what = "condition" } = {},
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 20_000, intervalMs = 50, what = 'condition' } = {},
 ): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	let lastError: unknown;
-	for (;;) {
-		try {
-			const v = await check();
-			if (v !== undefined && v !== false) return v as T;
-		} catch (err) {
-			lastError = err;
-		}
-		if (Date.now() > deadline)
-			throw new Error(
-				`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
-			);
-		await new Promise((r) => setTimeout(r, intervalMs));
-	}
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

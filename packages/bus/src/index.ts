@@ -1,2 +1,2 @@
-export * from "./kafka.js";
-export * from "./topics.js";
+export * from './kafka.js';
+export * from './topics.js';

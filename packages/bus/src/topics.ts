@@ -2,79 +2,70 @@
  * The relay's topics, created by code (never by hand) with the settings replay depends on.
  * Names take an optional prefix so that test runs sharing one broker never collide.
  */
-import type { Admin, ITopicConfig } from "kafkajs";
+import type { Admin, ITopicConfig } from 'kafkajs';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface TopicNames {
-	ingest: string;
-	replies: string;
-	dlq: string;
+  ingest: string;
+  replies: string;
+  dlq: string;
 }
 
-export function topicNames(prefix = ""): TopicNames {
-	return {
-		ingest: `${prefix}s2s.ingest`,
-		replies: `${prefix}s2s.replies`,
-		dlq: `${prefix}s2s.dlq`,
-	};
+export function topicNames(prefix = ''): TopicNames {
+  return {
+    ingest: `${prefix}s2s.ingest`,
+    replies: `${prefix}s2s.replies`,
+    dlq: `${prefix}s2s.dlq`,
+  };
 }
 
 export interface TopicLayout {
-	/** Partitions of s2s.ingest: the upper bound on worker parallelism. */
-	ingestPartitions: number;
-	replicationFactor: number;
+  /** Partitions of s2s.ingest: the upper bound on worker parallelism. */
+  ingestPartitions: number;
+  replicationFactor: number;
 }
 
 /** Topic specs: ingest keeps 7 days for replay; DLQ keeps 30 days for inspection and re-drive. */
-export function topicSpecs(
-	names: TopicNames,
-	layout: TopicLayout,
-): ITopicConfig[] {
-	const rf = layout.replicationFactor;
-	const cfg = (retentionMs: number) => [
-		{ name: "retention.ms", value: String(retentionMs) },
-		{ name: "cleanup.policy", value: "delete" },
-		// With rf > 1, a write acknowledged by all in-sync replicas survives the loss of one broker.
-		{ name: "min.insync.replicas", value: String(Math.min(2, rf)) },
-	];
-	return [
-		{
-			topic: names.ingest,
-			numPartitions: layout.ingestPartitions,
-			replicationFactor: rf,
-			configEntries: cfg(7 * DAY_MS),
-		},
-		{
-			topic: names.replies,
-			numPartitions: 6,
-			replicationFactor: rf,
-			configEntries: cfg(1 * DAY_MS),
-		},
-		{
-			topic: names.dlq,
-			numPartitions: 3,
-			replicationFactor: rf,
-			configEntries: cfg(30 * DAY_MS),
-		},
-	];
+export function topicSpecs(names: TopicNames, layout: TopicLayout): ITopicConfig[] {
+  const rf = layout.replicationFactor;
+  const cfg = (retentionMs: number) => [
+    { name: 'retention.ms', value: String(retentionMs) },
+    { name: 'cleanup.policy', value: 'delete' },
+    // With rf > 1, a write acknowledged by all in-sync replicas survives the loss of one broker.
+    { name: 'min.insync.replicas', value: String(Math.min(2, rf)) },
+  ];
+  return [
+    {
+      topic: names.ingest,
+      numPartitions: layout.ingestPartitions,
+      replicationFactor: rf,
+      configEntries: cfg(7 * DAY_MS),
+    },
+    {
+      topic: names.replies,
+      numPartitions: 6,
+      replicationFactor: rf,
+      configEntries: cfg(1 * DAY_MS),
+    },
+    {
+      topic: names.dlq,
+      numPartitions: 3,
+      replicationFactor: rf,
+      configEntries: cfg(30 * DAY_MS),
+    },
+  ];
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. Safe to run from every process. */
-export async function ensureTopics(
-	admin: Admin,
-	names: TopicNames,
-	layout: TopicLayout,
-): Promise<void> {
-	const existing = new Set(await admin.listTopics());
-	const missing = topicSpecs(names, layout).filter(
-		(t) => !existing.has(t.topic),
-	);
-	if (missing.length === 0) return;
-	try {
-		await admin.createTopics({ topics: missing, waitForLeaders: true });
-	} catch (err) {
-		// Another process may have created them between list and create.
-		if ((err as { type?: string }).type !== "TOPIC_ALREADY_EXISTS") throw err;
-	}
+export async function ensureTopics(admin: Admin, names: TopicNames, layout: TopicLayout): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topicSpecs(names, layout).filter((t) => !existing.has(t.topic));
+  if (missing.length === 0) return;
+  try {
+    await admin.createTopics({ topics: missing, waitForLeaders: true });
+  } catch (err) {
+    // Another process may have created them between list and create.
+    if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+  }
 }

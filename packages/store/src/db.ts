@@ -2,53 +2,50 @@
  * Postgres access: one pool per process, bound to the relay's schema through `search_path`,
  * so that the same SQL serves production (`public`) and tests (a schema per run).
  */
-import pg from "pg";
+import pg from 'pg';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
 export interface CreatePoolOptions {
-	databaseUrl: string;
-	schema?: string;
-	max?: number;
-	applicationName?: string;
+  databaseUrl: string;
+  schema?: string;
+  max?: number;
+  applicationName?: string;
 }
 
 export function createPool({
-	databaseUrl,
-	schema = "public",
-	max = 10,
-	applicationName = "s2s-relay",
+  databaseUrl,
+  schema = 'public',
+  max = 10,
+  applicationName = 's2s-relay',
 }: CreatePoolOptions): pg.Pool {
-	const pool = new pg.Pool({
-		connectionString: databaseUrl,
-		max,
-		application_name: applicationName,
-		options: `-c search_path=${schema}`,
-		connectionTimeoutMillis: 5000,
-		idleTimeoutMillis: 30_000,
-	});
-	// An idle client losing its connection (server restart) must not crash the process;
-	// the pool drops it and the next query opens a new one.
-	pool.on("error", () => {});
-	return pool;
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    application_name: applicationName,
+    options: `-c search_path=${schema}`,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process;
+  // the pool drops it and the next query opens a new one.
+  pool.on('error', () => {});
+  return pool;
 }
 
 /** Runs `fn` in a transaction; rolls back on any error and rethrows it. */
-export async function withTransaction<T>(
-	pool: pg.Pool,
-	fn: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-	const client = await pool.connect();
-	try {
-		await client.query("BEGIN");
-		const result = await fn(client);
-		await client.query("COMMIT");
-		return result;
-	} catch (err) {
-		await client.query("ROLLBACK").catch(() => {});
-		throw err;
-	} finally {
-		client.release();
-	}
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
 }

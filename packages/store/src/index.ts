@@ -1,2 +1,2 @@
-export * from "./db.js";
-export * from "./migrate.js";
+export * from './db.js';
+export * from './migrate.js';
