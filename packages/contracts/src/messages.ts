@@ -1,0 +1,199 @@
+/**
+ * Typed messages of the three topics and their codecs. Avro has no "absent", only null; these
+ * functions turn canonical records into Avro values and back, so the rest of the code sees the
+ * canonical (zod) shapes only.
+ */
+import { createCodec, DLQ_V1, INGEST_V1, REPLY_V1 } from './avro.js';
+import type { EventRecord, RecordKind, SessionRecord } from './records.js';
+
+export type Partner = 'singular' | 'oath' | 'onside';
+export const PARTNERS: readonly Partner[] = ['singular', 'oath', 'onside'];
+
+/** One accepted record on s2s.ingest. */
+export type IngestMessage = {
+  requestId: string;
+  idempotencyKey: string;
+  bodyHash: string;
+  appId: string;
+  deviceKey: string;
+  receivedAtMs: number;
+} & ({ kind: 'session'; record: SessionRecord } | { kind: 'event'; record: EventRecord });
+
+export interface OathClaim {
+  timestampMs: number;
+  eventType: number;
+  creativeId?: number;
+  creativeName?: string;
+  adgroupId?: number;
+  adgroupName?: string;
+  campaignId?: number;
+  campaignName?: string;
+  advertiserId?: number;
+  advertiserName?: string;
+  siteId?: string;
+  ipAddress?: string;
+  demandPlatformId?: number;
+  campaignType?: string;
+}
+
+export interface SingularAnswer {
+  deferredDeeplink?: string;
+  deferredPassthrough?: string;
+  resolvedSingularLink?: string;
+  /** Other fields of Singular's answer (e.g. SKAN conversion values), values JSON-encoded. */
+  extra: Record<string, string>;
+}
+
+export interface OathAnswer {
+  claims: OathClaim[];
+  networkId?: string;
+}
+
+export interface OnsideAttribution {
+  marketingCampaign?: string;
+  source?: string;
+  tags: string[];
+  clickId?: string;
+}
+
+export interface OnsideAnswer {
+  installationToken: string;
+  jti?: string;
+  attributionData?: OnsideAttribution;
+}
+
+export type Outcome = 'forwarded' | 'suppressed' | 'parked' | 'dlq';
+
+/** One outcome of one (record, partner) pair on s2s.replies. */
+export interface ReplyMessage {
+  requestId: string;
+  appId: string;
+  deviceKey: string;
+  partner: Partner;
+  outcome: Outcome;
+  atMs: number;
+  reason?: string;
+  inDoubt: boolean;
+  singular?: SingularAnswer;
+  oath?: OathAnswer;
+  onside?: OnsideAnswer;
+}
+
+export interface DeadLetterMessage {
+  requestId: string;
+  appId: string;
+  deviceKey: string;
+  partner?: Partner;
+  reason: string;
+  detail?: string;
+  partnerAnswer?: string;
+  attempts: number;
+  failedAtMs: number;
+  originalSchema: string;
+  original: Buffer;
+}
+
+/** Recursively drops null values and undefined keys (Avro null → canonical absent). */
+export function dropNulls<T>(value: unknown): T {
+  if (Array.isArray(value)) return value.map((v) => dropNulls(v)) as T;
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) out[k] = dropNulls(v);
+    return out as T;
+  }
+  return value as T;
+}
+
+/** Fills every absent field with null, as Avro needs, leaving nested records to the codec's defaults. */
+function nullable(value: object): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (v === undefined ? null : v)));
+}
+
+type AvroFields = { fields: { name: string; type: unknown }[] };
+const PAYLOAD_FIELDS = (INGEST_V1.fields.find((f) => f.name === 'record') as unknown as { type: AvroFields }).type.fields.map(
+  (f) => f.name,
+);
+const ID_FIELDS = ['idfa', 'idfv', 'aifa', 'asid', 'andi', 'amid', 'oaid'];
+
+const ingestCodec = createCodec<Record<string, unknown>>([INGEST_V1]);
+const replyCodec = createCodec<Record<string, unknown>>([REPLY_V1]);
+const dlqCodec = createCodec<Record<string, unknown>>([DLQ_V1]);
+
+export const INGEST_SCHEMA_FINGERPRINT = ingestCodec.fingerprint;
+export const REPLY_SCHEMA_FINGERPRINT = replyCodec.fingerprint;
+export const DLQ_SCHEMA_FINGERPRINT = dlqCodec.fingerprint;
+
+function fullRecord(record: object): Record<string, unknown> {
+  const r = nullable(record);
+  const out: Record<string, unknown> = {};
+  for (const name of PAYLOAD_FIELDS) out[name] = r[name] ?? null;
+  const ids = (r.ids ?? {}) as Record<string, unknown>;
+  out.ids = Object.fromEntries(ID_FIELDS.map((k) => [k, ids[k] ?? null]));
+  return out;
+}
+
+export function encodeIngest(m: IngestMessage): Buffer {
+  return ingestCodec.encode({ ...m, record: fullRecord(m.record) });
+}
+
+export function decodeIngest(buf: Buffer, fingerprint?: string): IngestMessage {
+  const raw = dropNulls<IngestMessage>(ingestCodec.decode(buf, fingerprint));
+  // The app id travels once, in the envelope.
+  return { ...raw, kind: raw.kind as RecordKind, record: { ...raw.record, appId: raw.appId } } as IngestMessage;
+}
+
+export function encodeReply(m: ReplyMessage): Buffer {
+  const v = nullable(m);
+  for (const k of ['singular', 'oath', 'onside'] as const) {
+    const part = v[k] as Record<string, unknown> | null;
+    if (!part) continue;
+    if (k === 'singular')
+      v[k] = { deferredDeeplink: null, deferredPassthrough: null, resolvedSingularLink: null, extra: {}, ...part };
+    if (k === 'oath')
+      v[k] = {
+        networkId: null,
+        ...part,
+        claims: ((part.claims as Record<string, unknown>[]) ?? []).map((c) => ({
+          ...Object.fromEntries((REPLY_CLAIM_FIELDS as string[]).map((f) => [f, null])),
+          ...c,
+        })),
+      };
+    if (k === 'onside') {
+      const ad = part.attributionData as Record<string, unknown> | null;
+      v[k] = {
+        jti: null,
+        ...part,
+        attributionData: ad ? { marketingCampaign: null, source: null, clickId: null, tags: [], ...ad } : null,
+      };
+    }
+  }
+  for (const f of ['reason', 'singular', 'oath', 'onside']) v[f] = v[f] ?? null;
+  return replyCodec.encode(v);
+}
+
+const REPLY_CLAIM_FIELDS = [
+  'creativeId',
+  'creativeName',
+  'adgroupId',
+  'adgroupName',
+  'campaignId',
+  'campaignName',
+  'advertiserId',
+  'advertiserName',
+  'siteId',
+  'ipAddress',
+  'demandPlatformId',
+  'campaignType',
+];
+
+export function decodeReply(buf: Buffer, fingerprint?: string): ReplyMessage {
+  return dropNulls<ReplyMessage>(replyCodec.decode(buf, fingerprint));
+}
+
+export function encodeDeadLetter(m: DeadLetterMessage): Buffer {
+  return dlqCodec.encode({ partner: null, detail: null, partnerAnswer: null, ...m });
+}
+
+export function decodeDeadLetter(buf: Buffer, fingerprint?: string): DeadLetterMessage {
+  return dropNulls<DeadLetterMessage>(dlqCodec.decode(buf, fingerprint));
+}
