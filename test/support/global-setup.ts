@@ -4,14 +4,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { resolveEnvironment } from './environment.js';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    kafkaBrokers: string;
-    databaseUrl: string;
-    localBrokerPort: number;
-  }
-}
+import './provided.js';
 
 export default async function setup(project: TestProject) {
   const env = await resolveEnvironment();

@@ -8,6 +8,7 @@ import { createKafka, ensureTopics, type TopicNames, topicNames } from '@s2s/bus
 import { createPool, migrate, type Pool } from '@s2s/store';
 import type { Admin, Kafka } from 'kafkajs';
 import { inject } from 'vitest';
+import './provided.js';
 
 export function testBrokers(): string[] {
   return inject('kafkaBrokers').split(',');

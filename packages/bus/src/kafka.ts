@@ -2,8 +2,9 @@
  * kafkajs stays behind this module: services get a client built here, with logs routed to pino.
  * kafkajs 2.2.4 speaks protocol versions that Kafka 4.x still serves (classic consumer groups).
  */
+
+import type { Logger } from '@s2s/logging';
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
-import type { Logger } from 'pino';
 
 export interface CreateKafkaOptions {
   brokers: string[];
