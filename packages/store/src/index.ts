@@ -1,2 +1,4 @@
+export * from './apps.js';
 export * from './db.js';
 export * from './migrate.js';
+export * from './outcomes.js';
