@@ -12,4 +12,6 @@ if [[ ! -x "$bin" ]]; then
   npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "pnpm@$want" >&2
 fi
 cd "$root"
+# turbo looks pnpm up on PATH; no telemetry leaves the machine.
+export PATH="$dir/node_modules/.bin:$PATH" TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 exec "$bin" "$@"
