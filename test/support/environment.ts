@@ -56,7 +56,8 @@ export async function resolveEnvironment(env: NodeJS.ProcessEnv = process.env): 
   if (!kafkaBrokers) {
     if (docker) {
       const { KafkaContainer } = await import('@testcontainers/kafka');
-      const kafka = await new KafkaContainer('apache/kafka:4.1.1').withKraft().start();
+      // Confluent's image 8.1 is Apache Kafka 4.1 (the version infra/kafka runs); the module starts it in KRaft mode.
+      const kafka = await new KafkaContainer('confluentinc/cp-kafka:8.1.0').start();
       kafkaBrokers = `${kafka.getHost()}:${kafka.getMappedPort(9093)}`;
       stops.push(async () => void (await kafka.stop()));
       source.kafka = 'testcontainers';
