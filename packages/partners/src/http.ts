@@ -246,3 +246,20 @@ export function answerText(body: string, secrets: readonly string[] = []): strin
   const s = scrub(body, secrets);
   return s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
 }
+
+/**
+ * `HTTP 403: invalid signature` from `{"error":"invalid signature"}` (or a problem+json `detail` /
+ * `title`, or `message`), else `HTTP 403`. The whole body goes to `partnerAnswer` anyway.
+ */
+export function statusReason(status: number, body: string): string {
+  try {
+    const j = JSON.parse(body) as Record<string, unknown>;
+    for (const k of ['error', 'detail', 'title', 'message']) {
+      const v = j[k];
+      if (typeof v === 'string' && v) return `HTTP ${status}: ${v}`;
+    }
+  } catch {
+    // not JSON: the status says enough
+  }
+  return `HTTP ${status}`;
+}

@@ -6,6 +6,7 @@
  *   any other status      → permanent, with the partner's `error` text when it gave one
  */
 import type { OathAnswer, OathClaim } from '@s2s/contracts';
+import { statusReason } from '../http.js';
 
 export type OathOutcome =
   | { outcome: 'success'; answer: OathAnswer }
@@ -58,7 +59,7 @@ export function oathClaimOf(raw: unknown): OathClaim | undefined {
 
 export function parseOathResponse(status: number, body: string): OathOutcome {
   if (status === 429 || status >= 500) return { outcome: 'retryable', reason: `HTTP ${status}` };
-  if (status < 200 || status > 299) return { outcome: 'permanent', reason: errorText(status, body) };
+  if (status < 200 || status > 299) return { outcome: 'permanent', reason: statusReason(status, body) };
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -81,16 +82,4 @@ export function parseOathResponse(status: number, body: string): OathOutcome {
   if (typeof obj.network_id === 'string') answer.networkId = obj.network_id;
   else if (typeof obj.network_id === 'number') answer.networkId = String(obj.network_id);
   return { outcome: 'success', answer };
-}
-
-/** `HTTP 403: invalid signature` from `{"error":"invalid signature"}`, else the status alone. */
-function errorText(status: number, body: string): string {
-  try {
-    const j = JSON.parse(body) as { error?: unknown; message?: unknown };
-    const e = typeof j.error === 'string' ? j.error : typeof j.message === 'string' ? j.message : undefined;
-    if (e) return `HTTP ${status}: ${e}`;
-  } catch {
-    // not JSON: the status says enough; the body goes to partnerAnswer
-  }
-  return `HTTP ${status}`;
 }

@@ -159,6 +159,7 @@ describe('Onside client against a local Onside', () => {
       code: 'PARTNER_REJECTED',
       retryable: false,
       httpStatus: status,
+      reason: `HTTP ${status}: bad request`,
       partnerAnswer: '{"title":"bad request"}',
     });
   });

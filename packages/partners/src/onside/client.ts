@@ -7,7 +7,7 @@
 import type { OnsideAnswer, SessionRecord } from '@s2s/contracts';
 import type { Dispatcher } from 'undici';
 import { OnsideVerificationError, PartnerError, PartnerInputError, PartnerRejectedError } from '../errors.js';
-import { answerText, createHttpClient, type HttpClient, header, retryAfterMs } from '../http.js';
+import { answerText, createHttpClient, type HttpClient, header, retryAfterMs, statusReason } from '../http.js';
 import { type CallOptions, normaliseBaseUrl, type PartnerLogger, type PartnerResult, silentLogger } from '../types.js';
 import { buildOnsideBody, ONSIDE_INSTALL_PATH, ONSIDE_JWKS_PATH } from './build.js';
 import { createJwksCache, type JwksCache } from './jwks.js';
@@ -118,8 +118,12 @@ export function createOnsideClient(options: OnsideClientOptions): OnsideClient {
         retryAfterMs: retryAfterMs(res.headers),
       });
     // 400/409/415/422 per S-N3; any other status (401, 403, 404, 3xx) is a configuration that no retry fixes.
-    const reason = PERMANENT.has(res.status) ? `HTTP ${res.status}` : `HTTP ${res.status} (unexpected)`;
-    throw new PartnerRejectedError('onside', reason, detail);
+    const reason = statusReason(res.status, res.body);
+    throw new PartnerRejectedError(
+      'onside',
+      answerText(PERMANENT.has(res.status) ? reason : `${reason} (unexpected status)`, secrets),
+      detail,
+    );
   }
 
   return { install, verifyJws, jwks, close: () => (options.http ? Promise.resolve() : http.close()) };
