@@ -37,7 +37,14 @@ describe('the sandbox app', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       payload: qs({ ...params, n: 'x' }),
     });
-    const q = qs({ dp: 'd', id: 'i', ai: '577586159', mi: '38400000-8cf0-11bd-b23e-10b96e40000d', it: '1445539353000', ip: '1.2.3.4' });
+    const q = qs({
+      dp: 'd',
+      id: 'i',
+      ai: '577586159',
+      mi: '38400000-8cf0-11bd-b23e-10b96e40000d',
+      it: '1445539353000',
+      ip: '1.2.3.4',
+    });
     const bs = oathSignature('sandbox-oath-key', `/appinstall?${q}`);
     expect((await app.inject(`/oath/appinstall?bs=${bs}&${q}`)).statusCode).toBe(200);
     await app.inject(`/oath/appinstall?bs=${'f'.repeat(64)}&${q}`);
@@ -59,7 +66,8 @@ describe('the sandbox app', () => {
     const { lines, logger } = capture('info');
     const app = await buildTestApp({}, { logger });
     close = () => app.close();
-    for (let i = 0; i < 5; i++) await app.inject(`/singular/api/v1/launch?${qs({ ...IOS_SESSION, utime: String(1700000000 + i) })}`);
+    for (let i = 0; i < 5; i++)
+      await app.inject(`/singular/api/v1/launch?${qs({ ...IOS_SESSION, utime: String(1700000000 + i) })}`);
     expect(lines).toEqual([]);
   });
 

@@ -54,6 +54,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     // Held sockets (the timeout fault) must not keep close() waiting.
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // A HEAD on a partner path would run the emulator (and change its state) without a body to show.
+    exposeHeadRoutes: false,
   });
 
   await app.register(statePlugin, { state });

@@ -4,11 +4,10 @@ import { type NewEntry, RequestLog } from './request-log.js';
 const entry = (n: number, extra: Partial<NewEntry> = {}): NewEntry => ({
   partner: 'singular',
   method: 'GET',
-  path: '/singular/api/v1/evt',
   url: `/singular/api/v1/evt?n=${n}`,
-  query: { n: String(n) },
-  body: null,
-  receivedAt: '2025-01-15T12:00:00.000Z',
+  bodyText: null,
+  bodyKind: null,
+  receivedAt: Date.parse('2025-01-15T12:00:00Z'),
   deviceKey: `d${n % 2}`,
   outcome: 'event',
   status: 200,
@@ -23,6 +22,12 @@ describe('request log', () => {
     for (let n = 1; n <= 7; n++) log.push(entry(n));
     expect(log.size).toBe(3);
     expect(log.list().map((e) => e.seq)).toEqual([5, 6, 7]);
+    expect(log.list()[0]).toMatchObject({
+      path: '/singular/api/v1/evt',
+      query: { n: '5' },
+      body: null,
+      receivedAt: '2025-01-15T12:00:00.000Z',
+    });
     expect(log.list({ device: 'D1' }).map((e) => e.seq)).toEqual([5, 7]);
     expect(log.list({ since: 5, limit: 1 }).map((e) => e.seq)).toEqual([6]);
   });

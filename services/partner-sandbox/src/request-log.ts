@@ -10,6 +10,7 @@
 export type Partner = 'singular' | 'oath' | 'onside';
 export const PARTNERS: readonly Partner[] = ['singular', 'oath', 'onside'];
 
+/** An entry as served by `/_sandbox/requests`. */
 export interface RequestLogEntry {
   /** Position in arrival order, from 1; never reused, even after a clear. */
   seq: number;
@@ -21,7 +22,7 @@ export interface RequestLogEntry {
   url: string;
   /** Decoded query parameters (the first value of a repeated name). */
   query: Record<string, string>;
-  /** Decoded body: form parameters (Singular POST), parsed JSON (Onside), else null. */
+  /** Decoded body: form parameters (Singular POST), parsed JSON (Onside), other text as is, else null. */
   body: unknown;
   /** ISO-8601 time the request arrived, from the sandbox clock. */
   receivedAt: string;
@@ -42,7 +43,65 @@ export interface RequestLogEntry {
   details?: Record<string, unknown>;
 }
 
-export type NewEntry = Omit<RequestLogEntry, 'seq'>;
+export type BodyKind = 'form' | 'json' | 'text';
+
+/**
+ * What is kept per request. A million of these must fit in memory, so the request stays as the raw
+ * strings it arrived as (one URL, one body) and is decoded only when the log is read.
+ */
+export interface NewEntry {
+  partner: Partner;
+  method: string;
+  url: string;
+  bodyText: string | null;
+  bodyKind: BodyKind | null;
+  /** Unix ms. */
+  receivedAt: number;
+  deviceKey: string | null;
+  outcome: string;
+  reason?: string;
+  status: number;
+  warnings: string[];
+  duplicate: boolean;
+  response?: unknown;
+  details?: Record<string, unknown>;
+}
+
+export interface StoredEntry extends NewEntry {
+  seq: number;
+}
+
+/** The served shape of a stored entry. */
+export function present(e: StoredEntry): RequestLogEntry {
+  const q = e.url.indexOf('?');
+  const { bodyText, bodyKind, receivedAt, ...rest } = e;
+  return {
+    ...rest,
+    path: q < 0 ? e.url : e.url.slice(0, q),
+    query: q < 0 ? {} : decodeQuery(e.url.slice(q + 1)),
+    body: decodeBody(bodyText, bodyKind),
+    receivedAt: new Date(receivedAt).toISOString(),
+  };
+}
+
+function decodeQuery(raw: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  for (const [k, v] of new URLSearchParams(raw)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+function decodeBody(text: string | null, kind: BodyKind | null): unknown {
+  if (text === null || text === '') return null;
+  if (kind === 'form') return decodeQuery(text);
+  if (kind === 'json') {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
 
 export interface LogFilter {
   partner?: Partner | undefined;
@@ -59,7 +118,7 @@ export interface PartnerStats {
 }
 
 export class RequestLog {
-  private items: RequestLogEntry[] = [];
+  private items: StoredEntry[] = [];
   private start = 0;
   private lastSeq = 0;
   private stats = new Map<Partner, PartnerStats>();
@@ -70,8 +129,8 @@ export class RequestLog {
     return this.items.length;
   }
 
-  push(entry: NewEntry): RequestLogEntry {
-    const full: RequestLogEntry = { seq: ++this.lastSeq, ...entry };
+  push(entry: NewEntry): StoredEntry {
+    const full: StoredEntry = { seq: ++this.lastSeq, ...entry };
     if (this.items.length < this.limit) this.items.push(full);
     else {
       this.items[this.start] = full;
@@ -88,7 +147,7 @@ export class RequestLog {
     return full;
   }
 
-  /** Entries oldest first, filtered. */
+  /** Entries oldest first, filtered, in their served shape. */
   list(filter: LogFilter = {}): RequestLogEntry[] {
     const device = filter.device?.toLowerCase();
     const out: RequestLogEntry[] = [];
@@ -98,7 +157,7 @@ export class RequestLog {
       if (filter.partner && e.partner !== filter.partner) continue;
       if (device !== undefined && e.deviceKey !== device && !mentionsDevice(e, device)) continue;
       if (filter.since !== undefined && e.seq <= filter.since) continue;
-      out.push(e);
+      out.push(present(e));
       if (filter.limit !== undefined && out.length >= filter.limit) break;
     }
     return out;
@@ -119,7 +178,7 @@ export class RequestLog {
 }
 
 /** A Singular request names a device by any of its IDs, not only the one that became the key. */
-function mentionsDevice(e: RequestLogEntry, device: string): boolean {
+function mentionsDevice(e: StoredEntry, device: string): boolean {
   const ids = e.details?.deviceIds;
   return Array.isArray(ids) && ids.includes(device);
 }

@@ -6,13 +6,14 @@
 import { redactUrl } from '@s2s/logging';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FaultAction } from './control/faults.js';
-import type { NewEntry, Partner } from './request-log.js';
+import type { BodyKind, NewEntry, Partner } from './request-log.js';
 import type { SandboxState } from './state.js';
 
 /** What an emulator read from a request before judging it (needed to match faults and log). */
 export interface Inspected {
-  query: Record<string, string>;
-  body: unknown;
+  /** The body as received, and how to decode it when the log is read. */
+  bodyText: string | null;
+  bodyKind: BodyKind | null;
   /** Lower-cased key the partner files the request under. */
   deviceKey: string | null;
   /** Every lower-cased device identifier the request names (for fault rules). */
@@ -59,16 +60,15 @@ export async function serve(
   inspected: Inspected,
   handle: () => Answer | Promise<Answer>,
 ): Promise<FastifyReply | undefined> {
-  const receivedAt = new Date(sandbox.clock()).toISOString();
+  const receivedAt = sandbox.clock();
   const url = request.raw.url ?? request.url;
   const { path } = splitUrl(url);
   const base = {
     partner,
     method: request.method,
-    path,
     url,
-    query: inspected.query,
-    body: inspected.body,
+    bodyText: inspected.bodyText,
+    bodyKind: inspected.bodyKind,
     receivedAt,
     deviceKey: inspected.deviceKey,
   };

@@ -7,7 +7,14 @@ import { buildTestApp, qs, requestLog } from '../testing.js';
 const SESSION_URL = `/singular/api/v1/launch?${qs(IOS_SESSION)}`;
 const IDFV = IOS_SESSION.idfv!;
 const oathUrl = () => {
-  const q = qs({ dp: 'd', id: 'x', ai: '577586159', mi: '38400000-8cf0-11bd-b23e-10b96e40000d', it: '1445539353000', ip: '203.0.113.7' });
+  const q = qs({
+    dp: 'd',
+    id: 'x',
+    ai: '577586159',
+    mi: '38400000-8cf0-11bd-b23e-10b96e40000d',
+    it: '1445539353000',
+    ip: '203.0.113.7',
+  });
   return `/oath/appinstall?bs=${oathSignature('sandbox-oath-key', `/appinstall?${q}`)}&${q}`;
 };
 
@@ -35,14 +42,25 @@ describe('fault injection', () => {
     await app.close();
   });
 
+  interface FaultsAnswer {
+    faults: unknown[];
+    errors: { field: string }[];
+  }
   const addFault = async (rule: unknown) => {
-    const r = await fetch(`${base}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rule) });
-    return { status: r.status, body: await r.json() };
+    const r = await fetch(`${base}/_sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(rule),
+    });
+    return { status: r.status, body: (await r.json()) as FaultsAnswer };
   };
+  const listFaults = async () => ((await (await fetch(`${base}/_sandbox/faults`)).json()) as FaultsAnswer).faults;
 
   it('answers the scripted statuses in turn, for a count, without the partner acting on them', async () => {
     await start();
-    expect((await addFault({ partner: 'singular', kind: 'error', status: [503, 429, 500], count: 3, retryAfter: 2 })).status).toBe(201);
+    expect(
+      (await addFault({ partner: 'singular', kind: 'error', status: [503, 429, 500], count: 3, retryAfter: 2 })).status,
+    ).toBe(201);
     const got: [number, string | null][] = [];
     for (let i = 0; i < 4; i++) {
       const r = await fetch(`${base}${SESSION_URL}`);
@@ -56,12 +74,18 @@ describe('fault injection', () => {
     ]);
     const log = await requestLog(app);
     expect(log.map((e) => e.outcome)).toEqual(['fault:error', 'fault:error', 'fault:error', 'install']);
-    expect((await (await fetch(`${base}/_sandbox/faults`)).json()).faults).toEqual([]);
+    expect(await listFaults()).toEqual([]);
   });
 
   it('can answer a Singular error envelope at HTTP 200 (a retryable reason, S1)', async () => {
     await start();
-    await addFault({ partner: 'singular', kind: 'error', status: 200, body: { status: 'error', reason: 'internal error' }, count: 1 });
+    await addFault({
+      partner: 'singular',
+      kind: 'error',
+      status: 200,
+      body: { status: 'error', reason: 'internal error' },
+      count: 1,
+    });
     const r = await fetch(`${base}${SESSION_URL}`);
     expect([r.status, await r.json()]).toEqual([200, { status: 'error', reason: 'internal error' }]);
   });
@@ -157,13 +181,19 @@ describe('fault injection', () => {
       [{ partner: 'singular', kind: 'drop', status: 500 }, ['status']],
       [{ partner: 'nobody', kind: 'error', unknown: 1 }, ['partner', '(root)']],
       [{ partner: 'oath', kind: 'latency', latencyMs: { min: 5, max: 1 } }, ['latencyMs.min']],
-      [[{ partner: 'oath', kind: 'error' }, { partner: 'oath', kind: 'bogus' }], ['1.kind']],
+      [
+        [
+          { partner: 'oath', kind: 'error' },
+          { partner: 'oath', kind: 'bogus' },
+        ],
+        ['1.kind'],
+      ],
     ];
     for (const [rule, fields] of cases) {
       const r = await addFault(rule);
       expect(r.status, JSON.stringify(rule)).toBe(400);
-      expect(r.body.errors.map((e: { field: string }) => e.field)).toEqual(fields);
+      expect(r.body.errors.map((e) => e.field)).toEqual(fields);
     }
-    expect((await (await fetch(`${base}/_sandbox/faults`)).json()).faults).toEqual([]);
+    expect(await listFaults()).toEqual([]);
   });
 });

@@ -54,7 +54,12 @@ describe('control plane', () => {
       '(root)',
     ]);
     expect((await app.inject('/_sandbox/scenarios')).json().singular.ddl).toEqual([]);
-    const notJson = await app.inject({ method: 'POST', url: '/_sandbox/scenarios', payload: '{', headers: { 'content-type': 'application/json' } });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/_sandbox/scenarios',
+      payload: '{',
+      headers: { 'content-type': 'application/json' },
+    });
     expect([notJson.statusCode, notJson.json().status]).toEqual([400, 400]);
   });
 

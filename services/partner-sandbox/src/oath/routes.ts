@@ -19,7 +19,7 @@ export const oathRoutes: FastifyPluginAsync = async (app) => {
     const { rawQuery } = splitUrl(url);
     const { params, repeated } = decodeParams(rawQuery);
     const mi = params.mi?.toLowerCase();
-    const inspected: Inspected = { query: params, body: null, deviceKey: mi ?? null, devices: mi ? [mi] : [] };
+    const inspected: Inspected = { bodyText: null, bodyKind: null, deviceKey: mi ?? null, devices: mi ? [mi] : [] };
 
     return serve(sandbox, 'oath', request, reply, inspected, (): Answer => {
       const sig = verifyOathQuery(rawQuery, key);

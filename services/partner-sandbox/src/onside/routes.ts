@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type Answer, decodeParams, type Inspected, serve, splitUrl } from '../serve.js';
+import { type Answer, type Inspected, serve } from '../serve.js';
 import { matchInstall } from './matching.js';
 import type { Installation } from './store.js';
 import { signAttribution } from './token.js';
@@ -45,7 +45,6 @@ export const onsideRoutes: FastifyPluginAsync = async (app) => {
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.post('/merchant-api/v1/attribution/install', async (request, reply) => {
-    const url = request.raw.url ?? request.url;
     const text = typeof request.body === 'string' ? request.body : '';
     let json: unknown;
     let parsed = false;
@@ -55,8 +54,8 @@ export const onsideRoutes: FastifyPluginAsync = async (app) => {
     } catch {}
     const token = parsed && isRecord(json) && typeof json.token === 'string' ? json.token : undefined;
     const inspected: Inspected = {
-      query: decodeParams(splitUrl(url).rawQuery).params,
-      body: parsed ? json : text === '' ? null : text,
+      bodyText: text === '' ? null : text,
+      bodyKind: parsed ? 'json' : 'text',
       deviceKey: token?.toLowerCase() ?? null,
       devices: token ? [token.toLowerCase()] : [],
     };
@@ -124,8 +123,7 @@ export const onsideRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get('/.well-known/jwks.json', async (request, reply) => {
-    const url = request.raw.url ?? request.url;
-    const inspected: Inspected = { query: decodeParams(splitUrl(url).rawQuery).params, body: null, deviceKey: null, devices: [] };
+    const inspected: Inspected = { bodyText: null, bodyKind: null, deviceKey: null, devices: [] };
     return serve(sandbox, 'onside', request, reply, inspected, () => ({
       status: 200,
       body: sandbox.onside.keys.jwks(),

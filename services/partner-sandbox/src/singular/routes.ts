@@ -29,8 +29,8 @@ export const singularRoutes: FastifyPluginAsync = async (app) => {
     const { params, repeated } = decodeParams(rawParams);
     const ids = readDeviceIds(params);
     const inspected: Inspected = {
-      query: isForm ? decodeParams(rawQuery).params : params,
-      body: isForm ? decodeParams(bodyText).params : bodyText === '' ? null : bodyText,
+      bodyText: bodyText === '' ? null : bodyText,
+      bodyKind: isForm ? 'form' : 'text',
       deviceKey: ids.key,
       devices: ids.all,
     };
@@ -70,7 +70,7 @@ export const singularRoutes: FastifyPluginAsync = async (app) => {
           // The first session of a device is its install, whatever the flag says.
           outcome = 'install';
           device.installs++;
-          device.firstSessionAt = new Date(sandbox.clock()).toISOString();
+          device.firstSessionAt = sandbox.clock();
           if (params.install !== 'true') warnings.push('install: the first session of this device does not say install=true');
         } else if (params.install === 'true') {
           outcome = 'reinstall';

@@ -54,7 +54,8 @@ export interface SingularDevice {
   sessions: number;
   events: number;
   eventsBeforeSession: number;
-  firstSessionAt?: string;
+  /** Unix ms. */
+  firstSessionAt?: number;
 }
 
 export interface RequestFacts {
