@@ -74,13 +74,23 @@ export interface StoredEntry extends NewEntry {
 /** The served shape of a stored entry. */
 export function present(e: StoredEntry): RequestLogEntry {
   const q = e.url.indexOf('?');
-  const { bodyText, bodyKind, receivedAt, ...rest } = e;
   return {
-    ...rest,
+    seq: e.seq,
+    partner: e.partner,
+    method: e.method,
     path: q < 0 ? e.url : e.url.slice(0, q),
+    url: e.url,
     query: q < 0 ? {} : decodeQuery(e.url.slice(q + 1)),
-    body: decodeBody(bodyText, bodyKind),
-    receivedAt: new Date(receivedAt).toISOString(),
+    body: decodeBody(e.bodyText, e.bodyKind),
+    receivedAt: new Date(e.receivedAt).toISOString(),
+    deviceKey: e.deviceKey,
+    outcome: e.outcome,
+    ...(e.reason === undefined ? {} : { reason: e.reason }),
+    status: e.status,
+    warnings: e.warnings,
+    duplicate: e.duplicate,
+    ...(e.response === undefined ? {} : { response: e.response }),
+    ...(e.details === undefined ? {} : { details: e.details }),
   };
 }
 

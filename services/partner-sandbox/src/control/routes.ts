@@ -3,7 +3,9 @@
  * and forgeries, a full reset. Bodies and queries are checked with zod (400 problem+json naming
  * every failing field). See README.md for the shapes.
  */
+
 import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { OathScenarios } from '../oath/store.js';
 import { ForgeRequest, OnsideScenarios } from '../onside/store.js';
@@ -31,7 +33,7 @@ const RotateKey = z
   .strict()
   .default({ keepOld: true });
 
-export const controlRoutes: FastifyPluginAsync = async (app) => {
+const routes: FastifyPluginAsync = async (app) => {
   const { sandbox } = app;
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, _request, reply) => {
@@ -123,3 +125,6 @@ export const controlRoutes: FastifyPluginAsync = async (app) => {
     };
   }
 };
+
+/** Encapsulated (its content-type parsers and error handler stay inside), mounted under a prefix. */
+export const controlRoutes = fp(routes, { name: 'control-routes', dependencies: ['sandbox-state'], encapsulate: true });

@@ -4,12 +4,14 @@
  * 200 with `original_request`, `network_id` and, on a match, `claims`. A repeated `id` gets the
  * answer it got the first time.
  */
+
 import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import { type Answer, decodeParams, type Inspected, serve, splitUrl } from '../serve.js';
 import { verifyOathQuery } from './signature.js';
 import { checkInstall } from './validate.js';
 
-export const oathRoutes: FastifyPluginAsync = async (app) => {
+const routes: FastifyPluginAsync = async (app) => {
   const { sandbox } = app;
   const key = sandbox.config.SANDBOX_OATH_KEY;
   const networkId = sandbox.config.SANDBOX_OATH_NETWORK_ID;
@@ -68,3 +70,6 @@ export const oathRoutes: FastifyPluginAsync = async (app) => {
     });
   });
 };
+
+/** Encapsulated (its content-type parsers and error handler stay inside), mounted under a prefix. */
+export const oathRoutes = fp(routes, { name: 'oath-routes', dependencies: ['sandbox-state'], encapsulate: true });

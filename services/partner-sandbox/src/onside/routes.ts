@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { type Answer, type Inspected, serve } from '../serve.js';
 import { matchInstall } from './matching.js';
@@ -36,7 +37,7 @@ function problem(status: number, title: string, detail: string, errors?: { field
   };
 }
 
-export const onsideRoutes: FastifyPluginAsync = async (app) => {
+const routes: FastifyPluginAsync = async (app) => {
   const { sandbox } = app;
   const cfg = sandbox.config;
 
@@ -136,6 +137,9 @@ export const onsideRoutes: FastifyPluginAsync = async (app) => {
     }));
   });
 };
+
+/** Encapsulated (its content-type parsers and error handler stay inside), mounted under a prefix. */
+export const onsideRoutes = fp(routes, { name: 'onside-routes', dependencies: ['sandbox-state'], encapsulate: true });
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -4,7 +4,9 @@
  * body (S4). Every validation outcome is HTTP 200 with `{"status":"ok"|"error", ...}` (S1);
  * only an injected fault answers otherwise.
  */
+
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { type Answer, decodeParams, type Inspected, serve, splitUrl } from '../serve.js';
 import { readDeviceIds } from './params.js';
 import type { RequestFacts } from './store.js';
@@ -12,7 +14,7 @@ import { checkRequest, type Endpoint } from './validate.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 
-export const singularRoutes: FastifyPluginAsync = async (app) => {
+const routes: FastifyPluginAsync = async (app) => {
   const { sandbox } = app;
   const opts = { strict: sandbox.config.SANDBOX_STRICT, ipv6: sandbox.config.SANDBOX_SINGULAR_IPV6 };
 
@@ -118,6 +120,9 @@ export const singularRoutes: FastifyPluginAsync = async (app) => {
     app.post('/api/v2/evt', handler('evt2'));
   }
 };
+
+/** Encapsulated (its content-type parsers and error handler stay inside), mounted under a prefix. */
+export const singularRoutes = fp(routes, { name: 'singular-routes', dependencies: ['sandbox-state'], encapsulate: true });
 
 export function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
