@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../app.js';
+import { loadSandboxConfig } from '../config.js';
 import { buildTestApp, lastEntry, postJson, requestLog, T0 } from '../testing.js';
 
 const URL = '/onside/merchant-api/v1/attribution/install';
@@ -169,6 +171,30 @@ describe('Onside install attribution emulator', () => {
       expect((await post({ authorization: 'Bearer sekret' })).statusCode).toBe(200);
     } finally {
       await guarded.close();
+    }
+  });
+
+  it('signs with a key generated at start under SANDBOX_ONSIDE_KID, with the configured issuer and lifetime', async () => {
+    const config = loadSandboxConfig({
+      LOG_LEVEL: 'silent',
+      SANDBOX_ONSIDE_KID: 'k9',
+      SANDBOX_ONSIDE_ISS: 'https://onside.test',
+      SANDBOX_ONSIDE_TOKEN_TTL: '60',
+    });
+    const own = await buildApp({ config, clock: () => T0 });
+    try {
+      const jws = (await postJson(own, URL, BODY)).body;
+      const jwks = (await own.inject('/onside/.well-known/jwks.json')).json();
+      expect(jwks.keys.map((k: { kid: string }) => k.kid)).toEqual(['k9']);
+      const { payload, protectedHeader } = await jwtVerify(jws, createLocalJWKSet(jwks), {
+        issuer: 'https://onside.test',
+        audience: BODY.bundle_id,
+        currentDate: new Date(T0),
+      });
+      expect(protectedHeader.kid).toBe('k9');
+      expect(payload.exp! - payload.iat!).toBe(60);
+    } finally {
+      await own.close();
     }
   });
 });
