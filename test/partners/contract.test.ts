@@ -94,6 +94,16 @@ describe('Oath client ↔ sandbox', () => {
       { requestId: 'req-202' },
     );
     expect(unattributed.answer.claims).toEqual([]);
+    // ATT denied: no advertising ID, the install still goes to Oath with its IP (S-O14).
+    const noIdfa = await client.install(
+      exampleIosSession(204),
+      { dataProviderId: 'sandbox-dp', hmacKey: 'sandbox-oath-key' },
+      { requestId: 'req-204' },
+    );
+    expect(noIdfa.status).toBe(200);
+    const [entry] = await sandbox.requests('?partner=oath').then((l) => l.filter((e) => e.query.id === 'req-204'));
+    expect(entry?.query).not.toHaveProperty('mi');
+    expect(entry?.query.ip).toBe(exampleIosSession(204).ip);
     await client.close();
   });
 

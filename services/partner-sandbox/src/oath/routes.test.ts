@@ -58,7 +58,7 @@ describe('Oath appinstall emulator', () => {
   });
 
   it('answers 400 missing <field> for each required field, and logs a missing IP as a GDPR violation', async () => {
-    for (const f of ['dp', 'id', 'ai', 'mi', 'it']) {
+    for (const f of ['dp', 'id', 'ai', 'it']) {
       const { [f]: _, ...rest } = INSTALL;
       const r = await app.inject(signedUrl(rest));
       expect(r.statusCode, f).toBe(400);
@@ -118,6 +118,18 @@ describe('Oath appinstall emulator', () => {
     const none = (await app.inject(signedUrl({ ...other, id: 'c' }))).json();
     expect(none).not.toHaveProperty('claims');
     expect(none.network_id).toBe('net-1');
+  });
+
+  it('takes an install with no mi (no advertising ID) and matches it by IP only (S-O14)', async () => {
+    const { mi: _, ...noMi } = INSTALL;
+    await postJson(app, '/_sandbox/scenarios', { oath: { claims: [{ mi: MI, claims: [{ event_type: 200 }] }] } });
+    const byDevice = await app.inject(signedUrl({ ...noMi, id: 'no-mi-1' }));
+    expect(byDevice.statusCode).toBe(200);
+    expect(byDevice.json()).not.toHaveProperty('claims');
+    expect((await lastEntry(app)).warnings).toContain('mi: absent (no advertising ID), only the IP can match');
+    await postJson(app, '/_sandbox/scenarios', { oath: { claims: [{ ip: INSTALL.ip, claims: [{ event_type: 100 }] }] } });
+    const byIp = await app.inject(signedUrl({ ...noMi, id: 'no-mi-2' }));
+    expect(byIp.json().claims).toEqual([expect.objectContaining({ event_type: 100 })]);
   });
 
   it('never matches an all-zero mi by device (S-O14)', async () => {

@@ -17,7 +17,7 @@ export interface InstallCheck {
   gdprViolation: boolean;
   /** `ua` pairs as decoded (S-O7). */
   ua?: Record<string, string>;
-  /** `mi` is all zeros: it can match no ad (S-O14). */
+  /** `mi` is absent or all zeros: the install can match no ad by device ID, only by IP (S-O14). */
   zeroMi: boolean;
 }
 
@@ -37,10 +37,16 @@ export function checkInstall(q: Record<string, string>, repeated: string[]): Ins
   if (!has('ai')) return fail('missing ai');
   const ai = q.ai!;
   if (!APP_STORE_ID.test(ai) && !PACKAGE.test(ai)) return fail('malformed ai');
-  if (!has('mi')) return fail('missing mi');
-  if (!UUID.test(q.mi!)) return fail('malformed mi');
-  out.zeroMi = /^[0-]+$/.test(q.mi!);
-  if (out.zeroMi) out.warnings.push('mi: all-zero ID, it matches no ad');
+  // S-O14: every install goes to Oath, also one with no advertising ID (ATT denied, LAT): the relay
+  // then leaves `mi` out and Oath can match on the IP only. A present `mi` must be a real UUID.
+  if (!has('mi')) {
+    out.zeroMi = true;
+    out.warnings.push('mi: absent (no advertising ID), only the IP can match');
+  } else {
+    if (!UUID.test(q.mi!)) return fail('malformed mi');
+    out.zeroMi = /^[0-]+$/.test(q.mi!);
+    if (out.zeroMi) out.warnings.push('mi: all-zero ID, it matches no ad');
+  }
   if (!has('it')) return fail('missing it');
   if (!/^\d{13}$/.test(q.it!)) return fail('malformed it');
   if (!has('ip') && !has('ipv6')) {
