@@ -1,3 +1,4 @@
 export * from './kafka.js';
 export * from './producer.js';
 export * from './topics.js';
+export * from './reply-feed.js';
