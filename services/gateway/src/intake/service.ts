@@ -1,0 +1,223 @@
+/**
+ * Durable intake: a record is claimed in Postgres (one round trip, batched with concurrent requests),
+ * then produced to s2s.ingest keyed by device, and only then answered. States of a claim:
+ *   new       the key was free: produce with the new request id;
+ *   retry     the key holds the same body but Kafka never confirmed it (a crash or an outage between
+ *             insert and ack): produce again with the SAME request id (the workers' ledger dedupes);
+ *   replayed  same key, same body, already in Kafka: answer with the earlier request id, produce nothing;
+ *   conflict  same key, another body: 409.
+ * The `produced` flag is set after the answer, in batched UPDATEs, off the critical path.
+ */
+import type { BatchingProducer } from '@s2s/bus';
+import {
+  deviceKey as deviceKeyOf,
+  type EventRecord,
+  encodeIngest,
+  INGEST_SCHEMA_FINGERPRINT,
+  type IngestMessage,
+  type RecordKind,
+  RelayError,
+  SCHEMA_HEADER,
+  type SessionRecord,
+} from '@s2s/contracts';
+import type { IntakeRepo } from '@s2s/store';
+import { GatewayError } from '../errors.js';
+import { type Coalescer, createCoalescer } from './coalescer.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface IntakeItem {
+  kind: RecordKind;
+  record: SessionRecord | EventRecord;
+  idempotencyKey: string;
+  bodyHash: string;
+  /** The request id the record gets when its key is new. */
+  requestId: string;
+}
+
+export type ClaimState = 'new' | 'retry' | 'replayed' | 'conflict';
+
+export interface Claimed {
+  item: IntakeItem;
+  state: ClaimState;
+  /** The request id holding the key (the item's own when new). */
+  requestId: string;
+  deviceKey: string;
+  acceptedAtMs: number;
+}
+
+export type ProduceResult = { ok: true } | { ok: false; error: GatewayError };
+
+export interface IntakeMetrics {
+  claimSeconds(seconds: number): void;
+  produceSeconds(seconds: number): void;
+  produced(kind: RecordKind): void;
+}
+
+/** The one log call the service makes (a pino or Fastify logger). */
+export interface WarnLogger {
+  warn(fields: object, message: string): void;
+}
+
+export interface IntakeServiceOptions {
+  repo: IntakeRepo;
+  producer: BatchingProducer;
+  topic: string;
+  clock: Clock;
+  retryAfterSeconds: number;
+  logger: WarnLogger;
+  metrics?: IntakeMetrics;
+}
+
+export interface IntakeService {
+  /** Claims every item's idempotency key for `appId`; throws DATABASE_UNAVAILABLE when Postgres fails. */
+  claim(appId: string, items: readonly IntakeItem[]): Promise<Claimed[]>;
+  /** Produces the claims that need it, in the given order; resolves per item once Kafka has acknowledged it. */
+  produce(appId: string, claimed: readonly Claimed[]): Promise<ProduceResult[]>;
+  /** Waits for pending `produced` updates (on close). */
+  drain(): Promise<void>;
+}
+
+export function createIntakeService({
+  repo,
+  producer,
+  topic,
+  clock,
+  retryAfterSeconds,
+  logger,
+  metrics,
+}: IntakeServiceOptions): IntakeService {
+  const claims = createCoalescer(
+    async (batch: Parameters<IntakeRepo['claim']>[0]) => {
+      const started = performance.now();
+      const out = await repo.claim(batch);
+      metrics?.claimSeconds((performance.now() - started) / 1000);
+      return out;
+    },
+    { maxBatch: 1000, maxConcurrent: 4 },
+  );
+  const marks: Coalescer<string, void> = createCoalescer(
+    async (ids: string[]) => {
+      await repo.markProduced(ids);
+      return ids.map(() => undefined);
+    },
+    { maxBatch: 5000, maxConcurrent: 1 },
+  );
+  /** Produces in flight in this process, by request id: a concurrent retry joins the same send. */
+  const inFlight = new Map<string, Promise<void>>();
+
+  const unavailable = (cause: unknown) =>
+    cause instanceof RelayError && cause.code === 'KAFKA_UNAVAILABLE'
+      ? new GatewayError('KAFKA_UNAVAILABLE', 'Kafka did not acknowledge the record; nothing was accepted', {
+          cause,
+          retryAfter: retryAfterSeconds,
+        })
+      : new GatewayError('INTERNAL', 'the record could not be produced', { cause });
+
+  function send(appId: string, c: Claimed): Promise<void> {
+    const existing = inFlight.get(c.requestId);
+    if (existing) return existing;
+    const message = {
+      requestId: c.requestId,
+      idempotencyKey: c.item.idempotencyKey,
+      bodyHash: c.item.bodyHash,
+      appId,
+      deviceKey: c.deviceKey,
+      receivedAtMs: c.acceptedAtMs,
+      kind: c.item.kind,
+      record: c.item.record,
+    } as IngestMessage;
+    const started = performance.now();
+    const p = (async () => {
+      await producer.send(topic, {
+        key: c.deviceKey,
+        value: encodeIngest(message),
+        headers: { [SCHEMA_HEADER]: INGEST_SCHEMA_FINGERPRINT },
+      });
+      metrics?.produceSeconds((performance.now() - started) / 1000);
+      metrics?.produced(c.item.kind);
+      marks.submit(c.requestId).catch((err: unknown) => {
+        // Harmless: the row stays produced=false and a client retry produces again (deduped downstream).
+        logger.warn({ module: 'intake', err, requestId: c.requestId }, 'could not mark a record as produced');
+      });
+    })().finally(() => inFlight.delete(c.requestId));
+    inFlight.set(c.requestId, p);
+    return p;
+  }
+
+  return {
+    async claim(appId, items) {
+      const acceptedAtMs = clock.now();
+      const withKeys = items.map((item) => {
+        const key = deviceKeyOf(item.record);
+        if (!key) throw new GatewayError('INTERNAL', 'a validated record has no device key');
+        return { item, deviceKey: key };
+      });
+      let results: Awaited<ReturnType<IntakeRepo['claim']>>;
+      try {
+        results = await claims.submitAll(
+          withKeys.map(({ item, deviceKey }) => ({
+            appId,
+            idempotencyKey: item.idempotencyKey,
+            requestId: item.requestId,
+            bodyHash: item.bodyHash,
+            deviceKey,
+            kind: item.kind,
+            acceptedAtMs,
+          })),
+        );
+      } catch (cause) {
+        throw new GatewayError('DATABASE_UNAVAILABLE', 'the intake log could not be written; nothing was accepted', {
+          cause,
+          retryAfter: retryAfterSeconds,
+        });
+      }
+      return withKeys.map(({ item, deviceKey }, i) => {
+        const r = results[i] as (typeof results)[number];
+        const state: ClaimState = r.inserted
+          ? 'new'
+          : r.bodyHash !== item.bodyHash
+            ? 'conflict'
+            : r.produced
+              ? 'replayed'
+              : 'retry';
+        return { item, state, requestId: r.requestId, deviceKey, acceptedAtMs: r.acceptedAtMs };
+      });
+    },
+
+    async produce(appId, claimed) {
+      // Sends are queued synchronously in the given order, so records of one device keep it.
+      const sends = claimed.map((c) => (c.state === 'new' || c.state === 'retry' ? send(appId, c) : undefined));
+      return Promise.all(
+        sends.map(async (s, i): Promise<ProduceResult> => {
+          const c = claimed[i] as Claimed;
+          if (c.state === 'conflict')
+            return {
+              ok: false,
+              error: new GatewayError(
+                'IDEMPOTENCY_CONFLICT',
+                `the idempotency key already holds request ${c.requestId}, with another body`,
+                {
+                  extra: { existingRequestId: c.requestId },
+                },
+              ),
+            };
+          if (!s) return { ok: true };
+          try {
+            await s;
+            return { ok: true };
+          } catch (err) {
+            return { ok: false, error: unavailable(err) };
+          }
+        }),
+      );
+    },
+
+    async drain() {
+      await Promise.allSettled([...inFlight.values()]);
+      await marks.drain();
+    },
+  };
+}
