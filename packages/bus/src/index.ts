@@ -2,3 +2,5 @@ export * from './kafka.js';
 export * from './producer.js';
 export * from './topics.js';
 export * from './reply-feed.js';
+export * from './consumer.js';
+export * from './watermark.js';

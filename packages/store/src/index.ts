@@ -4,3 +4,7 @@ export * from './migrate.js';
 export * from './outcomes.js';
 export * from './intake.js';
 export * from './demo-app.js';
+export * from './devices.js';
+export * from './ledger.js';
+export * from './parking.js';
+export * from './resend.js';

@@ -1,0 +1,170 @@
+/**
+ * The device graph: per app and device key, every identifier seen (first/last seen), identifier
+ * changes linked to the same device, first-session time, last activity, consent and install state
+ * per partner.
+ *
+ * `intake` is the one ordered step per record: it locks the device row, and either finds the
+ * ledger rows an earlier delivery of the same idempotency key planned (a duplicate or a
+ * redelivery: nothing in the graph moves) or lets the caller plan from the device's state and
+ * stores the plan and the graph update in the same transaction. So a record is planned exactly
+ * once, against the state its predecessors left.
+ */
+import type pg from 'pg';
+import { withTransaction } from './db.js';
+import { createLedger, type LedgerRow, type NewLedgerRow } from './ledger.js';
+
+export interface DeviceState {
+  appId: string;
+  deviceKey: string;
+  platform: string;
+  lastActivityMs: number | null;
+  firstSessionMs: number | null;
+  sessionForwardedAt: Date | null;
+  installs: Partial<Record<string, string>>;
+}
+
+export interface IntakeInput {
+  appId: string;
+  deviceKey: string;
+  idemKey: string;
+  platform: string;
+  kind: 'session' | 'event';
+  /** Device time of the record (Unix ms). */
+  recordTimeMs: number;
+  /** Identifiers present on the record, by kind (idfa, idfv, aifa, asid, andi, amid, oaid, custom_user_id). */
+  identifiers: Record<string, string>;
+  consent: { limitDataSharing?: boolean | undefined; attStatus?: number | undefined; limitAdTracking?: boolean | undefined };
+}
+
+export type IntakeResult = { duplicate: true; rows: LedgerRow[] } | { duplicate: false; rows: NewLedgerRow[] };
+
+interface DeviceRow {
+  app_id: string;
+  device_key: string;
+  platform: string;
+  last_activity_ms: string | null;
+  first_session_ms: string | null;
+  session_forwarded_at: Date | null;
+  installs: Partial<Record<string, string>>;
+}
+
+const toState = (r: DeviceRow): DeviceState => ({
+  appId: r.app_id,
+  deviceKey: r.device_key,
+  platform: r.platform,
+  lastActivityMs: r.last_activity_ms === null ? null : Number(r.last_activity_ms),
+  firstSessionMs: r.first_session_ms === null ? null : Number(r.first_session_ms),
+  sessionForwardedAt: r.session_forwarded_at,
+  installs: r.installs,
+});
+
+const DEVICE_COLUMNS = 'app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs';
+type Db = Pick<pg.Pool, 'query'>;
+
+export function createDeviceGraph(pool: pg.Pool) {
+  const ledger = createLedger(pool);
+  return {
+    /** Plans a record once (see the module comment); `plan` runs inside the transaction, with the device locked. */
+    async intake(input: IntakeInput, plan: (device: DeviceState) => NewLedgerRow[]): Promise<IntakeResult> {
+      return withTransaction(pool, async (db) => {
+        // Upsert-and-lock: the no-op update takes the row lock so intakes of one device serialize.
+        const { rows } = await db.query<DeviceRow>(
+          `INSERT INTO devices (app_id, device_key, platform) VALUES ($1, $2, $3)
+           ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
+           RETURNING ${DEVICE_COLUMNS}`,
+          [input.appId, input.deviceKey, input.platform],
+        );
+        const existing = await ledger.forKey(input.appId, input.idemKey, db);
+        if (existing.length > 0) return { duplicate: true, rows: existing };
+        const planned = plan(toState(rows[0] as DeviceRow));
+        await ledger.insert(planned, db);
+        await db.query(
+          `UPDATE devices SET last_activity_ms = GREATEST(last_activity_ms, $3),
+             first_session_ms = COALESCE(first_session_ms, CASE WHEN $4 THEN $3::bigint END),
+             limit_data_sharing = COALESCE($5, limit_data_sharing), att_status = COALESCE($6, att_status),
+             limit_ad_tracking = COALESCE($7, limit_ad_tracking), updated_at = now()
+           WHERE app_id = $1 AND device_key = $2`,
+          [
+            input.appId,
+            input.deviceKey,
+            input.recordTimeMs,
+            input.kind === 'session',
+            input.consent.limitDataSharing ?? null,
+            input.consent.attStatus ?? null,
+            input.consent.limitAdTracking ?? null,
+          ],
+        );
+        await recordIdentifiers(db, input);
+        return { duplicate: false, rows: planned };
+      });
+    },
+
+    async get(appId: string, deviceKey: string, db: Db = pool): Promise<DeviceState | undefined> {
+      const { rows } = await db.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE app_id = $1 AND device_key = $2`, [
+        appId,
+        deviceKey,
+      ]);
+      return rows[0] ? toState(rows[0]) : undefined;
+    },
+
+    /** Singular took the device's first session: its events may go from now on. */
+    async markSessionForwarded(appId: string, deviceKey: string, db: Db = pool): Promise<void> {
+      await db.query(
+        `UPDATE devices SET session_forwarded_at = COALESCE(session_forwarded_at, now()), updated_at = now()
+         WHERE app_id = $1 AND device_key = $2`,
+        [appId, deviceKey],
+      );
+    },
+
+    /** A partner took the device's install. */
+    async markInstalled(appId: string, deviceKey: string, partner: string, db: Db = pool): Promise<void> {
+      await db.query(
+        `UPDATE devices SET installs = installs || jsonb_build_object($3::text, now()), updated_at = now()
+         WHERE app_id = $1 AND device_key = $2`,
+        [appId, deviceKey, partner],
+      );
+    },
+
+    /** Identifiers of a device, with their first/last seen times. */
+    async identifiers(appId: string, deviceKey: string) {
+      const { rows } = await pool.query<{ kind: string; value: string; first_seen_at: Date; last_seen_at: Date }>(
+        `SELECT kind, value, first_seen_at, last_seen_at FROM device_identifiers
+         WHERE app_id = $1 AND device_key = $2 ORDER BY kind, first_seen_at`,
+        [appId, deviceKey],
+      );
+      return rows.map((r) => ({ kind: r.kind, value: r.value, firstSeenAt: r.first_seen_at, lastSeenAt: r.last_seen_at }));
+    },
+
+    async identifierChanges(appId: string, deviceKey: string) {
+      const { rows } = await pool.query<{ kind: string; old_value: string; new_value: string; changed_at: Date }>(
+        `SELECT kind, old_value, new_value, changed_at FROM device_identifier_changes
+         WHERE app_id = $1 AND device_key = $2 ORDER BY id`,
+        [appId, deviceKey],
+      );
+      return rows.map((r) => ({ kind: r.kind, oldValue: r.old_value, newValue: r.new_value, changedAt: r.changed_at }));
+    },
+  };
+}
+export type DeviceGraph = ReturnType<typeof createDeviceGraph>;
+
+/** Upserts the record's identifiers; a new value for a kind the device already had is logged as a change. */
+async function recordIdentifiers(db: Db, input: IntakeInput): Promise<void> {
+  const entries = Object.entries(input.identifiers);
+  if (entries.length === 0) return;
+  await db.query(
+    `WITH incoming AS (SELECT * FROM unnest($3::text[], $4::text[]) AS t(kind, value)),
+     changes AS (
+       INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
+       SELECT $1, $2, i.kind, prev.value, i.value FROM incoming i
+       JOIN LATERAL (SELECT d.value FROM device_identifiers d
+                     WHERE d.app_id = $1 AND d.device_key = $2 AND d.kind = i.kind
+                     ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
+       WHERE NOT EXISTS (SELECT 1 FROM device_identifiers d
+                         WHERE d.app_id = $1 AND d.device_key = $2 AND d.kind = i.kind AND d.value = i.value)
+     )
+     INSERT INTO device_identifiers (app_id, device_key, kind, value)
+     SELECT $1, $2, kind, value FROM incoming
+     ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()`,
+    [input.appId, input.deviceKey, entries.map(([k]) => k), entries.map(([, v]) => v)],
+  );
+}

@@ -1,0 +1,176 @@
+/**
+ * How a lane task ends for one (record, partner): forwarded, dead-lettered, held in doubt, or
+ * parked. Each writes its durable transition (ledger row, outcome row, device graph, parked rows)
+ * in one transaction, then publishes the reply; a dead letter is published before the transition,
+ * so that a crash in between repeats it rather than loses it.
+ */
+import type { DeadLetterMessage, Outcome, ReplyMessage } from '@s2s/contracts';
+import { type PoolClient, withTransaction } from '@s2s/store';
+import type { PartnerAnswers } from '../partners.js';
+import type { Lane, LaneDeps, LaneItem } from './lane.js';
+
+export function replyFor(
+  lane: Lane,
+  item: LaneItem,
+  outcome: Outcome,
+  extra: { reason?: string | undefined; inDoubt?: boolean; answers?: PartnerAnswers | undefined; atMs: number },
+): ReplyMessage {
+  const m = item.message;
+  const reply: ReplyMessage = {
+    requestId: m.requestId,
+    appId: m.appId,
+    deviceKey: m.deviceKey,
+    partner: lane.key.partner,
+    outcome,
+    atMs: extra.atMs,
+    inDoubt: extra.inDoubt ?? false,
+  };
+  if (extra.reason) reply.reason = extra.reason;
+  const a = extra.answers;
+  if (a?.singular) reply.singular = a.singular;
+  if (a?.oath) reply.oath = a.oath;
+  if (a?.onside) reply.onside = a.onside;
+  return reply;
+}
+
+/**
+ * Runs a durable transition until Postgres takes it: the partner's answer is only in memory here,
+ * so giving up would turn a known outcome into an in-doubt one.
+ */
+async function durably(deps: LaneDeps, what: string, fn: (db: PoolClient) => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withTransaction(deps.pool, fn);
+      return;
+    } catch (err) {
+      if (attempt >= 100) throw err;
+      deps.log.error({ err, what, attempt }, 'could not write to Postgres: retrying');
+      await deps.sleep(Math.min(5_000, 100 * 2 ** attempt));
+    }
+  }
+}
+
+const keyOf = (lane: Lane, item: LaneItem) => ({
+  appId: item.message.appId,
+  partner: lane.key.partner,
+  idemKey: item.message.idempotencyKey,
+});
+
+export async function finishForwarded(
+  deps: LaneDeps,
+  lane: Lane,
+  item: LaneItem,
+  answers: PartnerAnswers,
+  owner: string,
+  install: boolean,
+): Promise<void> {
+  const reply = replyFor(lane, item, 'forwarded', { answers, atMs: deps.now() });
+  const { appId, deviceKey } = item.message;
+  await durably(deps, 'forwarded', async (db) => {
+    await deps.ledger.finish(keyOf(lane, item), 'sent', reply, owner, db);
+    await deps.outcomes.record(reply, db);
+    if (lane.key.partner === 'singular' && item.message.kind === 'session')
+      await deps.devices.markSessionForwarded(appId, deviceKey, db);
+    if (install) await deps.devices.markInstalled(appId, deviceKey, lane.key.partner, db);
+    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+  });
+  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  if (lane.key.partner === 'singular' && item.message.kind === 'session') lane.sessionForwarded = true;
+  await deps.publisher.reply(reply);
+  deps.publisher.acked(keyOf(lane, item));
+}
+
+export interface DeadLetterInfo {
+  reason: string;
+  detail?: string | undefined;
+  partnerAnswer?: string | undefined;
+  attempts: number;
+  inDoubt?: boolean;
+  /** The lease holder finishing its own call (null when the row was not claimed). */
+  owner: string | null;
+}
+
+export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneItem, info: DeadLetterInfo): Promise<void> {
+  const m = item.message;
+  const now = deps.now();
+  const letter: DeadLetterMessage = {
+    requestId: m.requestId,
+    appId: m.appId,
+    deviceKey: m.deviceKey,
+    partner: lane.key.partner,
+    reason: info.reason,
+    attempts: info.attempts,
+    failedAtMs: now,
+    originalSchema: item.originalSchema,
+    original: item.original,
+  };
+  if (info.detail) letter.detail = info.detail;
+  if (info.partnerAnswer) letter.partnerAnswer = info.partnerAnswer;
+  await deps.publisher.deadLetter(letter);
+  const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: info.inDoubt ?? false, atMs: now });
+  await durably(deps, 'dead letter', async (db) => {
+    if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
+      // The in-doubt transition was made by holdInDoubt; store the reply with it.
+      await db.query(`UPDATE ledger SET reply = $4 WHERE app_id = $1 AND partner = $2 AND idem_key = $3`, [
+        m.appId,
+        lane.key.partner,
+        m.idempotencyKey,
+        reply,
+      ]);
+    } else await deps.ledger.finish(keyOf(lane, item), 'dlq', reply, info.owner, db);
+    await deps.outcomes.record(reply, db);
+    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+  });
+  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  await deps.publisher.reply(reply);
+}
+
+/** A decided non-call (session timeout): suppressed with its reason. */
+export async function finishSkipped(deps: LaneDeps, lane: Lane, item: LaneItem, reason: string): Promise<void> {
+  const reply = replyFor(lane, item, 'suppressed', { reason, atMs: deps.now() });
+  await durably(deps, 'skipped', async (db) => {
+    await deps.ledger.finish(keyOf(lane, item), 'skipped', reply, null, db);
+    await deps.outcomes.record(reply, db);
+    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+  });
+  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  await deps.publisher.reply(reply);
+}
+
+/**
+ * Parks the record durably in its lane (from here it counts as finished for the Kafka commit).
+ * `laneDelayMs` parks the lane itself too (its calls kept failing): the scheduler resumes it then.
+ */
+export async function parkItem(
+  deps: LaneDeps,
+  lane: Lane,
+  item: LaneItem,
+  reason: 'awaiting_session' | 'lane_parked',
+  laneDelay?: { delayMs: number; error: string },
+): Promise<void> {
+  const m = item.message;
+  const reply = replyFor(lane, item, 'parked', { reason, atMs: deps.now() });
+  await durably(deps, 'park', async (db) => {
+    if (!item.parked)
+      await deps.parking.park(
+        {
+          ...lane.key,
+          partition: item.partition,
+          requestId: m.requestId,
+          idemKey: m.idempotencyKey,
+          reason,
+          original: item.original,
+          originalSchema: item.originalSchema,
+          receivedAtMs: m.receivedAtMs,
+        },
+        db,
+      );
+    if (laneDelay) await deps.parking.parkLane(lane.key, item.partition, laneDelay.delayMs, laneDelay.error, db);
+    if (!item.parked) await deps.outcomes.record(reply, db);
+  });
+  if (laneDelay) lane.retryParked = true;
+  if (!item.parked) {
+    lane.waiting++;
+    await deps.publisher.reply(reply);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * A lane: the ordered stream of one (device, partner). Tasks run one at a time in arrival order
+ * (`queue`); the in-memory flags mirror the lane's durable state in Postgres, loaded once when the
+ * lane is first used by this owner and kept current by the lane's own tasks (nothing else writes
+ * a lane's rows while its partition is owned here).
+ */
+import type { IngestMessage } from '@s2s/contracts';
+import type { Logger } from '@s2s/logging';
+import type { DeviceGraph, LaneKey, Ledger, OutcomesRepo, Parking, Pool, ResendWindow } from '@s2s/store';
+import type { Metrics } from '../metrics.js';
+import type { PartnerCaller } from '../partners.js';
+import type { Publisher } from '../publisher.js';
+import { SerialQueue } from './serial.js';
+
+export interface LaneSettings {
+  partnerTimeoutMs: number;
+  leaseMarginMs: number;
+  retryAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  parkBaseMs: number;
+  parkMaxMs: number;
+  noSessionTimeoutMs: number;
+  maxRecordAgeMs: number;
+  inDoubtPolicy: 'hold' | 'resend';
+}
+
+export interface LaneDeps {
+  pool: Pool;
+  ledger: Ledger;
+  parking: Parking;
+  devices: DeviceGraph;
+  outcomes: OutcomesRepo;
+  partners: PartnerCaller;
+  publisher: Publisher;
+  metrics: Metrics;
+  log: Logger;
+  settings: LaneSettings;
+  workerId: string;
+  apps: { get(appId: string): Promise<import('@s2s/store').App | undefined> };
+  resendWindows(): readonly ResendWindow[];
+  sleep(ms: number): Promise<void>;
+  now(): number;
+}
+
+/** One record as a lane sees it: the decoded message and the original bytes (for the DLQ and parking). */
+export interface LaneItem {
+  message: IngestMessage;
+  original: Buffer;
+  originalSchema: string;
+  partition: number;
+  /** Header `s2s-redrive`: a DLQ re-drive the ledger honours once. */
+  redriveToken: string | undefined;
+  /** Set when the item was read back from the lane's parked records. */
+  parked?: { seq: number; parkedForMs: number };
+}
+
+export class Lane {
+  readonly queue = new SerialQueue();
+  loaded = false;
+  /** A parked_lanes row exists: every record waits until the scheduler resumes the lane. */
+  retryParked = false;
+  /** Records waiting in parked_records for this lane. */
+  waiting = 0;
+  /** Singular lanes: the device's first session has been accepted (events may go). */
+  sessionForwarded = false;
+  drainQueued = false;
+
+  constructor(
+    readonly key: LaneKey,
+    readonly partition: number,
+  ) {}
+
+  async load(deps: LaneDeps): Promise<void> {
+    const [state, device] = await Promise.all([
+      deps.parking.laneState(this.key),
+      this.key.partner === 'singular' ? deps.devices.get(this.key.appId, this.key.deviceKey) : Promise.resolve(undefined),
+    ]);
+    this.retryParked = state.parked !== undefined;
+    this.waiting = state.waiting;
+    this.sessionForwarded = this.key.partner !== 'singular' || Boolean(device?.sessionForwardedAt);
+    this.loaded = true;
+  }
+}

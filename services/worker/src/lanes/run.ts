@@ -1,0 +1,107 @@
+/**
+ * What a lane does with a record from Kafka (`runItem`) and with its parked backlog (`drainLane`).
+ *
+ * Order within a (device, partner) lane is kept by three rules:
+ * - while records wait in Postgres for the lane, a new record queues behind them (parked), except a
+ *   Singular session on a lane that only waits for that session: it goes first, then the backlog;
+ * - a Singular event of a device whose first session has not been accepted waits (`awaiting_session`);
+ * - a record whose partner calls keep failing parks the lane with a next attempt time; the scheduler
+ *   drains it later, oldest first, on whichever worker owns the device's partition by then.
+ */
+import { decodeIngest } from '@s2s/contracts';
+import { finishDeadLetter, parkItem } from './finish.js';
+import type { Lane, LaneDeps, LaneItem } from './lane.js';
+import { backoffMs, send, settle } from './send.js';
+
+const isSingularEvent = (lane: Lane, item: LaneItem) => lane.key.partner === 'singular' && item.message.kind === 'event';
+
+function parkDelayMs(deps: LaneDeps, attempts: number): number {
+  return backoffMs(attempts, deps.settings.parkBaseMs, deps.settings.parkMaxMs);
+}
+
+async function parkLane(deps: LaneDeps, lane: Lane, item: LaneItem, error: string): Promise<void> {
+  const { parked } = await deps.parking.laneState(lane.key);
+  const attempts = (parked?.attempts ?? 0) + 1;
+  const delayMs = parkDelayMs(deps, attempts);
+  deps.log.warn({ lane: lane.key, attempts, delayMs, error }, 'partner calls keep failing: lane parked');
+  await parkItem(deps, lane, item, 'lane_parked', { delayMs, error });
+}
+
+/** A record from Kafka, in lane order. Resolves once it is finished (forwarded, suppressed, parked or dead-lettered). */
+export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<void> {
+  if (!lane.loaded) await lane.load(deps);
+  if ((await settle(deps, lane, item)) === 'done') return;
+  const isSession = item.message.kind === 'session';
+
+  if (lane.waiting > 0) {
+    const sessionGoesFirst = lane.key.partner === 'singular' && isSession && !lane.retryParked && !lane.sessionForwarded;
+    if (!sessionGoesFirst) {
+      await parkItem(deps, lane, item, lane.retryParked ? 'lane_parked' : 'awaiting_session');
+      if (!lane.retryParked && lane.sessionForwarded) await drainLane(deps, lane);
+      return;
+    }
+  }
+  if (isSingularEvent(lane, item) && !lane.sessionForwarded) {
+    await parkItem(deps, lane, item, 'awaiting_session');
+    return;
+  }
+  const r = await send(deps, lane, item);
+  if (r.kind === 'failing') {
+    await parkLane(deps, lane, item, r.error);
+    return;
+  }
+  // The first session is in: release the events that waited for it, in their order.
+  if (lane.waiting > 0 && lane.sessionForwarded && !lane.retryParked) await drainLane(deps, lane);
+}
+
+/**
+ * Works through the lane's parked records, oldest first, until none is left (the lane is unparked),
+ * a call keeps failing (parked again, later), or an event must go on waiting for its session.
+ */
+export async function drainLane(deps: LaneDeps, lane: Lane): Promise<void> {
+  await lane.load(deps);
+  for (;;) {
+    const records = await deps.parking.list(lane.key, 100);
+    if (records.length === 0) {
+      if (lane.retryParked) await deps.parking.unparkLane(lane.key);
+      lane.retryParked = false;
+      lane.waiting = 0;
+      return;
+    }
+    for (const rec of records) {
+      const item: LaneItem = {
+        message: decodeIngest(rec.original, rec.originalSchema),
+        original: rec.original,
+        originalSchema: rec.originalSchema,
+        partition: rec.partition,
+        redriveToken: undefined,
+        parked: { seq: rec.seq, parkedForMs: rec.parkedForMs },
+      };
+      if ((await settle(deps, lane, item)) === 'done') {
+        await deps.parking.remove(rec.seq);
+        lane.waiting = Math.max(0, lane.waiting - 1);
+        continue;
+      }
+      if (isSingularEvent(lane, item) && !lane.sessionForwarded) {
+        if (rec.parkedForMs >= deps.settings.noSessionTimeoutMs) {
+          await finishDeadLetter(deps, lane, item, {
+            reason: 'no_session',
+            detail: `no session for this device within ${Math.round(deps.settings.noSessionTimeoutMs / 1000)} s`,
+            attempts: 0,
+            owner: null,
+          });
+          continue;
+        }
+        // Nothing to retry: the lane only waits for the device's first session now.
+        if (lane.retryParked) await deps.parking.unparkLane(lane.key);
+        lane.retryParked = false;
+        return;
+      }
+      const r = await send(deps, lane, item);
+      if (r.kind === 'failing') {
+        await parkLane(deps, lane, item, r.error);
+        return;
+      }
+    }
+  }
+}

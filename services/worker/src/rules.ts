@@ -1,0 +1,66 @@
+/**
+ * The partner rules that intake applies once per record, against the device graph as the device's
+ * earlier records left it (pure functions: tested without Kafka or Postgres).
+ *
+ * - Singular gets every session and event; a session within the session timeout of the device's
+ *   last activity is not sent again (skipped), unless it opens a deep link (`openUri`) or is an install.
+ * - The install (first session: the client's `install` flag when given, else "no session seen yet")
+ *   also goes to Oath when the app has Oath, and to Onside when the app has Onside and the device is iOS.
+ */
+import type { IngestMessage, Partner } from '@s2s/contracts';
+import type { App, DeviceState, NewLedgerRow } from '@s2s/store';
+
+export interface RuleSettings {
+  sessionTimeoutMs: number;
+}
+
+/** Device time of a record: when it happened on the device, else when the gateway accepted it. */
+export function recordTimeMs(m: IngestMessage): number {
+  return m.record.timestampMs ?? m.receivedAtMs;
+}
+
+export function isInstall(m: IngestMessage, device: Pick<DeviceState, 'firstSessionMs'>): boolean {
+  return m.kind === 'session' && (m.record.install ?? device.firstSessionMs === null);
+}
+
+/** The partners a record goes to (each gets exactly one final outcome). */
+export function applicablePartners(m: IngestMessage, app: App, install: boolean): Partner[] {
+  const out: Partner[] = ['singular'];
+  if (m.kind === 'session' && install) {
+    if (app.oath) out.push('oath');
+    if (app.onside && m.record.platform === 'iOS') out.push('onside');
+  }
+  return out;
+}
+
+/** Why a session is not sent to Singular again, if it is not. */
+export function sessionSkipReason(
+  m: IngestMessage,
+  device: Pick<DeviceState, 'firstSessionMs' | 'lastActivityMs'>,
+  install: boolean,
+  s: RuleSettings,
+): string | undefined {
+  if (m.kind !== 'session' || install || m.record.openUri) return undefined;
+  if (device.firstSessionMs === null || device.lastActivityMs === null) return undefined;
+  return recordTimeMs(m) - device.lastActivityMs < s.sessionTimeoutMs ? 'session_timeout' : undefined;
+}
+
+export function planRecord(m: IngestMessage, app: App, device: DeviceState, s: RuleSettings): NewLedgerRow[] {
+  const install = isInstall(m, device);
+  const skip = sessionSkipReason(m, device, install, s);
+  const base = { appId: m.appId, idemKey: m.idempotencyKey, requestId: m.requestId, deviceKey: m.deviceKey };
+  return applicablePartners(m, app, install).map((partner) => ({
+    ...base,
+    partner,
+    state: partner === 'singular' && skip ? 'skipped' : 'ready',
+    plan: skip && partner === 'singular' ? { install, reason: skip } : { install },
+  }));
+}
+
+/** Identifiers of a record for the device graph, by kind. */
+export function identifiersOf(m: IngestMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.record.ids)) if (typeof v === 'string') out[k] = v;
+  if (m.record.customUserId) out.custom_user_id = m.record.customUserId;
+  return out;
+}

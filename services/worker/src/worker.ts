@@ -1,0 +1,218 @@
+/**
+ * Builds one worker from its config: Postgres repositories, the Kafka consumer and producer, the
+ * partner clients, the pipeline (intake + lanes), the scheduler, the liveness watchdog and the ops
+ * server. Dependencies can be passed in (tests); the defaults are the real ones.
+ */
+import { createBatchingProducer, createKafka, createOrderedConsumer, type OrderedConsumer, topicNames } from '@s2s/bus';
+import type { Logger } from '@s2s/logging';
+import {
+  type App,
+  createAppsRepo,
+  createDeviceGraph,
+  createLedger,
+  createOutcomesRepo,
+  createParking,
+  createPool,
+  createResendWindows,
+  type Pool,
+  type ResendWindow,
+} from '@s2s/store';
+import type { Kafka } from 'kafkajs';
+import type { WorkerEnv } from './config.js';
+import type { LaneDeps } from './lanes/lane.js';
+import { startWatchdog } from './liveness.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { type OpsServer, startOpsServer } from './ops.js';
+import { createPartnerCaller, type PartnerCaller } from './partners.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { createPublisher } from './publisher.js';
+import { type Scheduler, startScheduler } from './scheduler.js';
+
+export interface WorkerOverrides {
+  pool?: Pool;
+  kafka?: Kafka;
+  partners?: PartnerCaller;
+  /** Called when the worker must die (stall, consumer crash). Default: log and exit(1). */
+  onFatal?: (reason: string) => void;
+  /** Start the ops HTTP server (default true). */
+  ops?: boolean;
+}
+
+export interface Worker {
+  readonly metrics: Metrics;
+  readonly consumer: OrderedConsumer;
+  readonly pipeline: Pipeline;
+  readonly scheduler: Scheduler;
+  opsPort(): number | undefined;
+  start(): Promise<void>;
+  /** Graceful: stops fetching, lets in-flight records finish (up to drainMs), commits, closes. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrides = {}): Worker {
+  const log = logger.child({ module: 'worker', worker: config.WORKER_ID });
+  const ownsPool = !o.pool;
+  const pool =
+    o.pool ??
+    createPool({
+      databaseUrl: config.DATABASE_URL,
+      schema: config.DATABASE_SCHEMA,
+      max: config.DATABASE_POOL_MAX,
+      applicationName: `s2s-worker-${config.WORKER_ID}`,
+    });
+  const kafka = o.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: `s2s-worker-${config.WORKER_ID}`, logger });
+  const topics = topicNames(config.TOPIC_PREFIX);
+  const metrics = createMetrics(config.WORKER_ID, { defaults: o.ops !== false });
+  const producer = createBatchingProducer(kafka, { maxBatch: 500 });
+  const ledger = createLedger(pool);
+  const publisher = createPublisher({ producer, topics, ledger, metrics, logger });
+  const ownsPartners = !o.partners;
+  const partners =
+    o.partners ??
+    createPartnerCaller({
+      singularBaseUrl: config.SINGULAR_BASE_URL,
+      oathBaseUrl: config.OATH_BASE_URL,
+      onsideBaseUrl: config.ONSIDE_BASE_URL,
+      onsideIssuer: config.ONSIDE_ISSUER,
+      timeoutMs: config.PARTNER_TIMEOUT_MS,
+      logger: logger.child({ module: 'partners' }),
+    });
+
+  const appsRepo = createAppsRepo(pool);
+  const appCache = new Map<string, { app: App | undefined; at: number }>();
+  const apps = {
+    async get(appId: string) {
+      const hit = appCache.get(appId);
+      if (hit && Date.now() - hit.at < config.APP_CACHE_MS) return hit.app;
+      const app = await appsRepo.get(appId);
+      appCache.set(appId, { app, at: Date.now() });
+      return app;
+    },
+  };
+  const resendRepo = createResendWindows(pool);
+  let windows: ResendWindow[] = [];
+  const refreshWindows = async () => {
+    windows = await resendRepo.active();
+  };
+
+  const deps: LaneDeps = {
+    pool,
+    ledger,
+    parking: createParking(pool),
+    devices: createDeviceGraph(pool),
+    outcomes: createOutcomesRepo(pool),
+    partners,
+    publisher,
+    metrics,
+    log: logger.child({ module: 'lanes', worker: config.WORKER_ID }),
+    workerId: config.WORKER_ID,
+    apps,
+    resendWindows: () => windows,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: Date.now,
+    settings: {
+      partnerTimeoutMs: config.PARTNER_TIMEOUT_MS,
+      leaseMarginMs: config.LEASE_MARGIN_MS,
+      retryAttempts: config.RETRY_ATTEMPTS,
+      retryBaseMs: config.RETRY_BASE_MS,
+      retryMaxMs: config.RETRY_MAX_MS,
+      parkBaseMs: config.PARK_BASE_MS,
+      parkMaxMs: config.PARK_MAX_MS,
+      noSessionTimeoutMs: config.NO_SESSION_TIMEOUT_S * 1000,
+      maxRecordAgeMs: config.MAX_RECORD_AGE_S * 1000,
+      inDoubtPolicy: config.IN_DOUBT_POLICY,
+    },
+  };
+  const pipeline = createPipeline({
+    deps,
+    rules: { sessionTimeoutMs: config.SESSION_TIMEOUT_S * 1000 },
+    laneConcurrency: config.LANE_CONCURRENCY,
+  });
+  const consumer = createOrderedConsumer({
+    kafka,
+    groupId: config.WORKER_GROUP_ID,
+    topic: topics.ingest,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    maxInFlightPerPartition: config.MAX_IN_FLIGHT_PER_PARTITION,
+    partitionsConsumedConcurrently: config.PARTITIONS_CONCURRENCY,
+    commitIntervalMs: config.COMMIT_INTERVAL_MS,
+    logger,
+  });
+  const scheduler = startScheduler({
+    parking: deps.parking,
+    pipeline,
+    ownedPartitions: () => consumer.ownedPartitions(),
+    intervalMs: config.SCHEDULER_INTERVAL_MS,
+    noSessionTimeoutMs: deps.settings.noSessionTimeoutMs,
+    metrics,
+    logger,
+  });
+
+  let stopping = false;
+  const fatal =
+    o.onFatal ??
+    ((reason: string) => {
+      log.fatal({ reason }, `worker stopped making progress: ${reason}; exiting so that the supervisor restarts it`);
+      process.exit(1);
+    });
+  consumer.onCrash((err) => {
+    if (!stopping) fatal(`Kafka consumer crashed: ${err.message}`);
+  });
+  let watchdog: { stop(): void } | undefined;
+  let ops: OpsServer | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  return {
+    metrics,
+    consumer,
+    pipeline,
+    scheduler,
+    opsPort: () => ops?.port,
+
+    async start() {
+      await refreshWindows();
+      await producer.connect();
+      if (o.ops !== false)
+        ops = await startOpsServer({
+          port: config.OPS_PORT,
+          host: config.OPS_HOST,
+          registry: metrics.registry,
+          health: () => {
+            const s = consumer.stats();
+            return {
+              ok: s.joined && !stopping,
+              worker: config.WORKER_ID,
+              generation: s.generation,
+              partitions: consumer.ownedPartitions(),
+            };
+          },
+        });
+      await consumer.start({ handle: pipeline.handle, assigned: pipeline.assigned });
+      watchdog = startWatchdog({ consumer, stallTimeoutMs: config.STALL_TIMEOUT_MS, onStall: (r) => !stopping && fatal(r) });
+      timers.push(
+        setInterval(() => void refreshWindows().catch((err) => log.warn({ err }, 'could not read resend windows')), 5_000),
+        setInterval(() => {
+          for (const p of consumer.stats().partitions)
+            if (p.lag !== undefined) metrics.consumerLag.set({ partition: String(p.partition) }, p.lag);
+        }, 1_000),
+      );
+      for (const t of timers) t.unref();
+      log.info({ group: config.WORKER_GROUP_ID, topic: topics.ingest, opsPort: ops?.port }, 'worker started');
+    },
+
+    async stop(drainMs = 10_000) {
+      if (stopping) return;
+      stopping = true;
+      watchdog?.stop();
+      for (const t of timers) clearInterval(t);
+      await scheduler.stop();
+      await consumer.stop(drainMs).catch((err) => log.warn({ err }, 'consumer stop failed'));
+      await publisher.close();
+      await producer.disconnect().catch(() => {});
+      if (ownsPartners) await partners.close();
+      await ops?.close();
+      if (ownsPool) await pool.end();
+      log.info('worker stopped');
+    },
+  };
+}
