@@ -8,6 +8,7 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/per-file.ts'],
     pool: 'forks',
     // Two cores: integration files start processes of their own; keep the runner from oversubscribing.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

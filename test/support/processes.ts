@@ -2,12 +2,12 @@
  * Real service processes for cross-service tests: each is started with tsx from its own entry point,
  * in its own process group, on a free port, and is ready when its health URL answers. `stop()` sends
  * SIGTERM (SIGKILL after a grace period); `kill()` is SIGKILL at once, for crash tests.
- * Every process started here is stopped when the test file ends, even when a test fails.
+ * `stopAllServices()` stops whatever is still running; in tests it runs after every file
+ * (test/support/per-file.ts), even when a test fails. Benchmarks call it themselves.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
@@ -36,7 +36,10 @@ export interface ServiceProcess {
 }
 
 const running = new Set<ServiceProcess>();
-let hooked = false;
+
+export async function stopAllServices(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
 
 export interface StartOptions {
   name: string;
@@ -55,12 +58,6 @@ export async function startService({
   readyUrl,
   readyTimeoutMs = 60_000,
 }: StartOptions): Promise<ServiceProcess> {
-  if (!hooked) {
-    hooked = true;
-    afterAll(async () => {
-      await Promise.all([...running].map((p) => p.stop()));
-    });
-  }
   const child = spawn(TSX, [`${ROOT}${entry}`], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
