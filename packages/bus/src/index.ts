@@ -4,3 +4,4 @@ export * from './topics.js';
 export * from './reply-feed.js';
 export * from './consumer.js';
 export * from './watermark.js';
+export * from './group-admin.js';

@@ -1,0 +1,63 @@
+import { exampleEvent, exampleIosSession } from '@s2s/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/index.js';
+import { APP_ID, createHarness, type Harness, ingest, singularSequence } from './support.js';
+
+describe('worker: session first, then events in order', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h?.cleanup());
+
+  it('parks events that arrive before the first session and releases them in order right after it', async () => {
+    const session = exampleIosSession(7001, APP_ID);
+    const device = session.ids.idfv as string;
+    const events = [1, 2, 3].map((i) => ingest(exampleEvent(session, `early_${i}`)));
+    const late = ingest(exampleEvent(session, 'late_1'));
+    await h.startWorker();
+    await h.produce(events);
+    // The early events are parked durably (an interim `parked` outcome each) before the session exists.
+    await waitFor(
+      async () => {
+        const { rows } = await h.db.pool.query("SELECT count(*)::int AS n FROM request_outcomes WHERE outcome = 'parked'");
+        return rows[0].n === 3;
+      },
+      { what: '3 parked events' },
+    );
+    expect(await h.sandbox.requests({ partner: 'singular', device })).toEqual([]);
+
+    const s = ingest(session);
+    await h.produce([s]);
+    await h.produce([late]);
+    const seq = await waitFor(
+      async () => {
+        const got = singularSequence(await h.sandbox.requests({ partner: 'singular', device }));
+        return got.length >= 5 && got;
+      },
+      { what: 'session and 4 events at the sandbox' },
+    );
+    expect(seq).toEqual(['launch', 'early_1', 'early_2', 'early_3', 'late_1']);
+    const launch = (await h.sandbox.requests({ partner: 'singular', device }))[0];
+    expect(launch?.query.install).toBe('true');
+    expect(launch?.query.ddl_enabled).toBe('true');
+
+    // The install also went to Oath and Onside (each in its own lane): every outcome is final.
+    const finals = await waitFor(
+      async () => {
+        const { rows } = await h.db.pool.query(
+          'SELECT partner, outcome, reply FROM request_outcomes WHERE request_id = $1 ORDER BY partner',
+          [s.requestId],
+        );
+        return rows.length === 3 && rows.every((r) => r.outcome === 'forwarded') && rows;
+      },
+      { what: 'session forwarded to singular, oath and onside' },
+    );
+    expect(finals.map((r) => r.partner)).toEqual(['oath', 'onside', 'singular']);
+    expect(finals[1].reply.onside.installationToken).toEqual(expect.any(String));
+    const { rows } = await h.db.pool.query("SELECT count(*)::int AS n FROM request_outcomes WHERE outcome <> 'forwarded'");
+    expect(rows[0].n).toBe(0);
+    const onside = await h.sandbox.requests({ partner: 'onside' });
+    expect(onside.filter((e) => e.path.endsWith('/attribution/install'))).toHaveLength(1);
+  });
+});
