@@ -57,7 +57,7 @@ describe('worker: a failing device is parked, the others flow', () => {
     expect(seq).toEqual(['launch', 'ev_1', 'ev_2', 'ev_3']);
     await waitFor(async () => (await h.db.pool.query('SELECT 1 FROM parked_lanes')).rowCount === 0, { what: 'lane unparked' });
     expect((await h.db.pool.query('SELECT 1 FROM parked_records')).rowCount).toBe(0);
-    const outcomes = await h.db.pool.query("SELECT outcome, count(*)::int AS n FROM request_outcomes GROUP BY outcome");
+    const outcomes = await h.db.pool.query('SELECT outcome, count(*)::int AS n FROM request_outcomes GROUP BY outcome');
     expect(outcomes.rows).toEqual([{ outcome: 'forwarded', n: 12 * 4 + 12 * 2 }]);
   });
 });

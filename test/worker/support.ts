@@ -193,11 +193,15 @@ export function singularSequence(entries: RequestLogEntry[]): string[] {
   return entries.filter((e) => e.partner === 'singular').map((e) => (e.path.endsWith('/launch') ? 'launch' : (e.query.n ?? '?')));
 }
 
-/** Runs services/worker/src/server.ts in a child process (as `npm start` does). */
+/**
+ * Runs services/worker/src/server.ts in a child process, as `npm start` does but with tsx as a
+ * loader in the same process (the tsx CLI forks a second process that a SIGKILL of the first would
+ * leave running).
+ */
 export function spawnWorker(env: Record<string, string>): ChildProcess {
-  return spawn(`${ROOT}node_modules/.bin/tsx`, ['src/server.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: `${ROOT}services/worker`,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
