@@ -104,6 +104,12 @@ export const ERRORS = {
     retryable: true,
     fix: 'Retry with the same Idempotency-Key; report it if it persists.',
   },
+  UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    title: 'The internal service behind /ops did not answer',
+    retryable: true,
+    fix: 'Check that the partner sandbox (SANDBOX_URL) or the worker (WORKER_OPS_URL) runs.',
+  },
   KAFKA_UNAVAILABLE: {
     status: 503,
     title: 'The record could not be stored in Kafka',
@@ -132,7 +138,7 @@ export interface GatewayErrorOptions {
 export class GatewayError extends RelayError {
   readonly errors: FieldError[] | undefined;
   readonly retryAfter: number | undefined;
-  readonly extra: Record<string, unknown> | undefined;
+  extra: Record<string, unknown> | undefined;
   constructor(
     override readonly code: ErrorCode,
     detail: string = ERRORS[code].title,

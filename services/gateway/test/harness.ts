@@ -102,7 +102,13 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     producer,
     replyFeed,
     logger,
-    kafkaHealth: async () => void (await topics.admin.describeCluster()),
+    kafkaHealth: options.producerBrokers
+      ? async () => {
+          const admin = producerKafka.admin();
+          await admin.connect();
+          await admin.disconnect();
+        }
+      : async () => void (await topics.admin.describeCluster()),
   });
 
   return {
@@ -128,3 +134,4 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
 
 export * from '@s2s/contracts';
 export { default as fc } from 'fast-check';
+export type { InjectOptions } from 'fastify';

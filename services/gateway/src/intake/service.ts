@@ -107,6 +107,19 @@ export function createIntakeService({
   );
   /** Produces in flight in this process, by request id: a concurrent retry joins the same send. */
   const inFlight = new Map<string, Promise<void>>();
+  /**
+   * Acknowledged by Kafka, `produced` not yet visible to every claim: a retry meanwhile is a replay,
+   * not a resend. An id is forgotten once its mark is committed AND every claim that started before
+   * that commit has finished (such a claim may have read the row before the update).
+   */
+  const acked = new Set<string>();
+  let claimSeq = 0;
+  const activeClaims = new Set<number>(); // insertion order = increasing seq
+  const forget: { seq: number; id: string }[] = [];
+  const sweep = () => {
+    const oldest = activeClaims.values().next().value ?? Number.POSITIVE_INFINITY;
+    while (forget.length > 0 && (forget[0] as { seq: number }).seq < oldest) acked.delete((forget.shift() as { id: string }).id);
+  };
 
   const unavailable = (cause: unknown) =>
     cause instanceof RelayError && cause.code === 'KAFKA_UNAVAILABLE'
@@ -138,10 +151,17 @@ export function createIntakeService({
       });
       metrics?.produceSeconds((performance.now() - started) / 1000);
       metrics?.produced(c.item.kind);
-      marks.submit(c.requestId).catch((err: unknown) => {
-        // Harmless: the row stays produced=false and a client retry produces again (deduped downstream).
-        logger.warn({ module: 'intake', err, requestId: c.requestId }, 'could not mark a record as produced');
-      });
+      acked.add(c.requestId);
+      marks
+        .submit(c.requestId)
+        .catch((err: unknown) => {
+          // Harmless: the row stays produced=false and a client retry produces again (deduped downstream).
+          logger.warn({ module: 'intake', err, requestId: c.requestId }, 'could not mark a record as produced');
+        })
+        .finally(() => {
+          forget.push({ seq: claimSeq, id: c.requestId });
+          sweep();
+        });
     })().finally(() => inFlight.delete(c.requestId));
     inFlight.set(c.requestId, p);
     return p;
@@ -156,6 +176,8 @@ export function createIntakeService({
         return { item, deviceKey: key };
       });
       let results: Awaited<ReturnType<IntakeRepo['claim']>>;
+      const seq = ++claimSeq;
+      activeClaims.add(seq);
       try {
         results = await claims.submitAll(
           withKeys.map(({ item, deviceKey }) => ({
@@ -173,18 +195,22 @@ export function createIntakeService({
           cause,
           retryAfter: retryAfterSeconds,
         });
+      } finally {
+        activeClaims.delete(seq);
       }
-      return withKeys.map(({ item, deviceKey }, i) => {
+      const states = withKeys.map(({ item, deviceKey }, i) => {
         const r = results[i] as (typeof results)[number];
         const state: ClaimState = r.inserted
           ? 'new'
           : r.bodyHash !== item.bodyHash
             ? 'conflict'
-            : r.produced
+            : r.produced || acked.has(r.requestId)
               ? 'replayed'
               : 'retry';
         return { item, state, requestId: r.requestId, deviceKey, acceptedAtMs: r.acceptedAtMs };
       });
+      sweep();
+      return states;
     },
 
     async produce(appId, claimed) {

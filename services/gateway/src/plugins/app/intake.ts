@@ -81,6 +81,8 @@ export default fp(
         const [result] = await intake.produce(app.id, [claimed]);
         if (!result?.ok) {
           const error = result?.error ?? new GatewayError('INTERNAL');
+          // The intake row holds the key: a retry with the same key (or body) gets this request id.
+          if (error.code !== 'IDEMPOTENCY_CONFLICT') error.extra = { ...error.extra, requestId: claimed.requestId };
           fastify.metrics.records.inc({ result: error.code === 'IDEMPOTENCY_CONFLICT' ? 'conflict' : 'unavailable' });
           throw error;
         }

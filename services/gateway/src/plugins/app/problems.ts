@@ -21,6 +21,9 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
     case 'RATE_LIMITED':
       return new GatewayError('RATE_LIMITED', err.message);
   }
+  // @fastify/reply-from (the /ops proxies) and undici: the upstream could not be reached.
+  if (err.code?.startsWith('FST_REPLY_FROM_') || err.code?.startsWith('UND_ERR_') || err.code === 'ECONNRESET')
+    return new GatewayError('UPSTREAM_UNAVAILABLE', err.message, { cause: err });
   if (err.statusCode === 400 && err instanceof SyntaxError) return new GatewayError('MALFORMED_JSON', err.message);
   if (err.statusCode === 415) return new GatewayError('UNSUPPORTED_MEDIA_TYPE', err.message);
   if (err.statusCode === 413) return new GatewayError('BODY_TOO_LARGE', err.message);
@@ -42,7 +45,8 @@ export default fp(
     fastify.setErrorHandler(async (error: FastifyError | GatewayError, request, reply) => {
       const err = toGatewayError(error);
       if (err.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
-      else if (err.status === 503) request.log.warn({ err: err.cause ?? err, code: err.code }, 'dependency unavailable');
+      else if (err.status === 503 || err.status === 502)
+        request.log.warn({ err: err.cause ?? err, code: err.code }, 'dependency unavailable');
       return sendProblem(request, reply, err);
     });
     fastify.setNotFoundHandler(async (request, reply) =>
