@@ -5,3 +5,4 @@ export * from './reply-feed.js';
 export * from './consumer.js';
 export * from './watermark.js';
 export * from './group-admin.js';
+export * from './dlq.js';

@@ -9,15 +9,13 @@
  * ledger) and fresh ones are built for the partitions now owned, whose records Kafka delivers again
  * from the committed offset.
  */
-import type { ConsumedRecord } from '@s2s/bus';
+import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
 import { finishDeadLetter } from './lanes/finish.js';
 import { Lane, type LaneDeps, type LaneItem } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
 import { Abandoned, Semaphore, SerialQueue } from './lanes/serial.js';
 import { identifiersOf, planRecord, type RuleSettings } from './rules.js';
-
-export const REDRIVE_HEADER = 's2s-redrive';
 
 class DeviceRuntime {
   readonly intake = new SerialQueue();
