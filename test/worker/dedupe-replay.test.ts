@@ -1,7 +1,9 @@
-import { GroupActiveError, groupLag, readTopicToEnd, resetGroupOffsets } from '@s2s/bus';
+import { groupLag, readTopicToEnd } from '@s2s/bus';
 import { decodeReply, exampleEvent, exampleIosSession, type ReplyMessage } from '@s2s/contracts';
-import { createResendWindows } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerReplayCommand } from '../../services/cli/src/commands/replay.js';
+import { createContext } from '../../services/cli/src/context.js';
+import { createProgram } from '../../services/cli/src/program.js';
 import { testKafka, waitFor } from '../support/index.js';
 import { APP_ID, createHarness, type Harness, ingest } from './support.js';
 
@@ -17,6 +19,20 @@ describe('worker: dedupe (client retries, redelivery) and replay', () => {
   const partnerRequests = async () => {
     const all = await h.sandbox.requests();
     return all.filter((e) => e.status === 200 && !e.path.endsWith('jwks.json'));
+  };
+  /** `s2s-relay replay …` as an operator runs it. */
+  const replay = async (...args: string[]) => {
+    const out: string[] = [];
+    const env = h.env();
+    const ctx = createContext({ env: { ...env, WORKER_GROUP_ID: h.groupId }, out: (l) => out.push(l), err: (l) => out.push(l) });
+    const program = createProgram().configureOutput({ writeOut: (l) => out.push(l), writeErr: (l) => out.push(l) });
+    registerReplayCommand(program, ctx);
+    try {
+      await program.parseAsync(['replay', ...args], { from: 'user' });
+      return out;
+    } finally {
+      await ctx.close();
+    }
   };
   const caughtUp = () =>
     waitFor(async () => (await groupLag(h.topics.admin, h.groupId, h.topics.names.ingest)).total === 0, {
@@ -60,21 +76,19 @@ describe('worker: dedupe (client retries, redelivery) and replay', () => {
     expect(new Set(finals.map((r) => `${r.requestId}/${r.partner}`)).size).toBe(finals.length);
 
     // Replay refuses while a worker is in the group.
-    await expect(
-      resetGroupOffsets(h.topics.admin, { groupId: h.groupId, topic: h.topics.names.ingest, target: { kind: 'earliest' } }),
-    ).rejects.toBeInstanceOf(GroupActiveError);
+    await expect(replay('--to-earliest')).rejects.toThrow(/active member.*Stop every worker first/);
     await worker.stop();
 
     // Replay from earliest: Kafka redelivers everything, the ledger lets nothing through.
-    await resetGroupOffsets(h.topics.admin, { groupId: h.groupId, topic: h.topics.names.ingest, target: { kind: 'earliest' } });
+    const printed = await replay('--to-earliest');
+    expect(printed.join('\n')).toContain(`${first.length + retried.length} records will run again`);
     const replayer = await h.startWorker();
     await caughtUp();
     expect(await partnerRequests()).toHaveLength(expected);
     await replayer.stop();
 
     // Replay with --resend: a resend window makes the ledger let each record through once more.
-    await createResendWindows(h.db.pool).add({ fromMs: 0, toMs: Date.now(), ttlMs: 3_600_000, note: 'test' });
-    await resetGroupOffsets(h.topics.admin, { groupId: h.groupId, topic: h.topics.names.ingest, target: { kind: 'earliest' } });
+    expect((await replay('--to-earliest', '--resend')).join('\n')).toMatch(/resend window #1/);
     await h.startWorker();
     await waitFor(async () => (await partnerRequests()).length >= 2 * expected, { what: 'everything sent again' });
     await caughtUp();

@@ -1,7 +1,10 @@
-import { createBatchingProducer, listDeadLetters, redriveDeadLetters } from '@s2s/bus';
+import { groupLag, listDeadLetters } from '@s2s/bus';
 import { decodeIngest, exampleEvent, exampleIosSession, exampleUuid, type SessionRecord } from '@s2s/contracts';
 import { createDeviceGraph } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerDlqCommands } from '../../services/cli/src/commands/dlq.js';
+import { createContext } from '../../services/cli/src/context.js';
+import { createProgram } from '../../services/cli/src/program.js';
 import type { Worker } from '../../services/worker/src/worker.js';
 import { testKafka, waitFor } from '../support/index.js';
 import { APP_ID, createHarness, type Harness, ingest, singularSequence } from './support.js';
@@ -28,6 +31,19 @@ describe('worker: partner rules, DLQ, in-doubt hold, device graph', () => {
         [requestId],
       )
     ).rows;
+  /** `s2s-relay dlq …` as an operator runs it. */
+  const dlq = async (...args: string[]) => {
+    const out: string[] = [];
+    const ctx = createContext({ env: h.env(), out: (l) => out.push(l), err: () => {} });
+    const program = createProgram().configureOutput({ writeOut: (l) => out.push(l), writeErr: (l) => out.push(l) });
+    registerDlqCommands(program, ctx);
+    try {
+      await program.parseAsync(['dlq', ...args], { from: 'user' });
+      return out;
+    } finally {
+      await ctx.close();
+    }
+  };
   const singular = async (device: string) =>
     singularSequence((await h.sandbox.requests({ partner: 'singular', device })).filter((e) => e.status === 200));
 
@@ -111,29 +127,19 @@ describe('worker: partner rules, DLQ, in-doubt hold, device graph', () => {
     const metrics = await worker.metrics.registry.getSingleMetricAsString('s2s_worker_in_doubt_total');
     expect(metrics).toMatch(/partner="singular",resolution="hold"[^\n]* 1/);
 
-    // An operator re-drives it: the ledger lets it through once.
-    const letters = await listDeadLetters(testKafka(), h.topics.names, { requestId: m.requestId });
-    const producer = createBatchingProducer(testKafka());
-    await producer.connect();
-    await redriveDeadLetters(producer, h.topics.names, letters, { token: 'redrive-1' });
+    // An operator finds it and re-drives it: the ledger lets it through once.
+    const listed = await dlq('list', '--reason', 'in_doubt');
+    expect(listed.find((l) => l.includes(m.requestId))).toMatch(/in_doubt {2}singular {2}wapp/);
+    expect((await dlq('redrive', '--request-id', m.requestId)).at(-1)).toMatch(/^re-drove 1 record\(s\) with token /);
     await waitFor(async () => (await outcomes(m.requestId)).find((r) => r.partner === 'singular')?.outcome === 'forwarded', {
       what: 're-driven session forwarded',
     });
     expect((await h.sandbox.requests({ partner: 'singular', device })).length).toBe(2);
-    // The same re-drive again changes nothing.
-    await redriveDeadLetters(producer, h.topics.names, letters, { token: 'redrive-1' });
-    await producer.disconnect();
-    const ok = await waitFor(
-      async () => {
-        const { rows } = await h.db.pool.query(
-          "SELECT count(*)::int AS n FROM ledger WHERE request_id = $1 AND state IN ('sent', 'acked')",
-          [m.requestId],
-        );
-        return rows[0].n === 3 && rows;
-      },
-      { what: 'ledger rows final' },
-    );
-    expect(ok).toBeTruthy();
+    // Re-driving it again changes nothing: it is no longer a dead letter in the ledger.
+    await dlq('redrive', '--request-id', m.requestId);
+    await waitFor(async () => (await groupLag(h.topics.admin, h.groupId, h.topics.names.ingest)).total === 0, {
+      what: 'the second re-drive processed',
+    });
     expect((await h.sandbox.requests({ partner: 'singular', device })).length).toBe(2);
   });
 

@@ -1,12 +1,16 @@
 /** Entry point of the `s2s-relay` CLI (bin/s2s-relay.js): wires the command groups and runs. */
 import { CommanderError } from 'commander';
 import { registerAppsCommands } from './commands/apps.js';
+import { registerDlqCommands } from './commands/dlq.js';
+import { registerReplayCommand } from './commands/replay.js';
 import { CliError, createContext } from './context.js';
 import { createProgram } from './program.js';
 
 const context = createContext();
 const program = createProgram();
 registerAppsCommands(program, context);
+registerReplayCommand(program, context);
+registerDlqCommands(program, context);
 
 try {
   await program.parseAsync(process.argv);
