@@ -7,11 +7,14 @@ import { createBatchingProducer, createKafka, createReplyFeed, ensureTopics, top
 import { describeConfig } from '@s2s/config';
 import { createLogger } from '@s2s/logging';
 import { createPool, migrate } from '@s2s/store';
+import { pino } from 'pino';
 import { buildGateway } from './app.js';
 import { loadGatewayConfig } from './config.js';
 
 const config = loadGatewayConfig();
-const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
+// Buffered stdout: one line per request would otherwise be one write(2) per request. Flushed on exit.
+const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL, destination });
 logger.info({ config: describeConfig(config) }, 'starting');
 
 await migrate({ databaseUrl: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, log: (line) => logger.info(line) });
@@ -61,6 +64,7 @@ async function shutdown(signal: string) {
     await admin.disconnect();
     await pool.end();
     logger.info('stopped');
+    destination.flushSync();
   } catch (err) {
     logger.error({ err }, 'error while shutting down');
     process.exitCode = 1;
