@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
+import { createPool } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIngest, exampleAndroidSession, startTestGateway, type TestGateway } from '../../services/gateway/test/harness.js';
-import { readTopic } from './kafka-helpers.js';
+import { endOffsetTotal, readTopic } from './kafka-helpers.js';
 
 /** A loopback port where nothing listens (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -95,5 +96,37 @@ describe('Kafka outage', () => {
     expect(notReady.json().checks.postgres).toBe('ok');
     expect(notReady.json().checks.kafka).not.toBe('ok');
     expect((await down.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE when Postgres fails, and produces nothing', async () => {
+    const pool = createPool({ databaseUrl: up.schema.databaseUrl, schema: up.schema.schema, max: 2 });
+    const pg = await startTestGateway({
+      topics: up.topics,
+      schema: up.schema,
+      gatewayPool: pool,
+      env: { RETRY_AFTER_SECONDS: '3' },
+    });
+    try {
+      const headers = { 'x-api-key': pg.apiKey };
+      // Authenticated once (and cached), then Postgres goes away.
+      expect((await pg.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: {} })).statusCode).toBe(400);
+      await pool.end();
+      const before = await endOffsetTotal(up.topics.admin, up.topics.names.ingest);
+      const res = await pg.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        headers,
+        payload: exampleAndroidSession(460, pg.appId),
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('3');
+      expect(res.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE', retryable: true });
+      expect(await endOffsetTotal(up.topics.admin, up.topics.names.ingest)).toBe(before);
+      const ready = await pg.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.postgres).not.toBe('ok');
+    } finally {
+      await pg.close();
+    }
   });
 });

@@ -53,7 +53,13 @@ export async function gatewayApp(fastify: FastifyInstance, deps: GatewayDeps) {
   await fastify.register(metrics);
   await fastify.register(swagger);
   await fastify.register(rateLimit, { perSecond: config.RATE_LIMIT_PER_SECOND });
-  await fastify.register(auth, { pool, ttlMs: config.AUTH_CACHE_TTL_MS, max: config.AUTH_CACHE_MAX, now: clock.now });
+  await fastify.register(auth, {
+    pool,
+    ttlMs: config.AUTH_CACHE_TTL_MS,
+    max: config.AUTH_CACHE_MAX,
+    now: clock.now,
+    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+  });
   await fastify.register(replies, { pool, replyFeed });
   await fastify.register(intake, {
     pool,
@@ -66,7 +72,7 @@ export async function gatewayApp(fastify: FastifyInstance, deps: GatewayDeps) {
   await fastify.register(health, { pool, kafkaHealth, replyFeed });
   await fastify.register(docs);
   await fastify.register(records, { batchMax: config.BATCH_MAX_RECORDS, maxWaitSeconds: config.MAX_WAIT_SECONDS });
-  await fastify.register(requests);
+  await fastify.register(requests, { retryAfterSeconds: config.RETRY_AFTER_SECONDS });
   await fastify.register(singular, { maxWaitSeconds: config.MAX_WAIT_SECONDS });
   if (config.ADMIN_KEY)
     await fastify.register(ops, {

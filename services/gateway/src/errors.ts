@@ -30,7 +30,7 @@ export const ERRORS = {
     status: 400,
     title: 'A request header is not valid',
     retryable: false,
-    fix: 'See `detail`: Idempotency-Key must be 1–255 visible ASCII characters; Prefer wait must be a whole number.',
+    fix: 'See `detail`: Idempotency-Key must appear once, with 1–255 visible ASCII characters.',
   },
   API_KEY_MISSING: {
     status: 401,

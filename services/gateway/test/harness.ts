@@ -6,7 +6,7 @@
  */
 import { createBatchingProducer, createReplyFeed, type ReplyFeed } from '@s2s/bus';
 import { createLogger } from '@s2s/logging';
-import { type App, createAppsRepo, type NewApp } from '@s2s/store';
+import { type App, createAppsRepo, type NewApp, type Pool } from '@s2s/store';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import {
@@ -51,6 +51,8 @@ export interface TestGatewayOptions {
   producerBrokers?: string[];
   app?: Partial<NewApp>;
   sendTimeoutMs?: number;
+  /** The gateway's pool (the test schema's by default), e.g. one the test ends to simulate an outage. */
+  gatewayPool?: Pool;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -98,7 +100,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   await replyFeed.start();
   const app = await buildGateway({
     config,
-    pool: schema.pool,
+    pool: options.gatewayPool ?? schema.pool,
     producer,
     replyFeed,
     logger,

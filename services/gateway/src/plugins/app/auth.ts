@@ -31,6 +31,7 @@ export interface AuthOptions {
   ttlMs: number;
   max: number;
   now?: () => number;
+  retryAfterSeconds: number;
 }
 
 function keyOf(request: FastifyRequest): string | undefined {
@@ -49,7 +50,7 @@ function keyOf(request: FastifyRequest): string | undefined {
 }
 
 export default fp(
-  async (fastify: FastifyInstance, { pool, ttlMs, max, now }: AuthOptions) => {
+  async (fastify: FastifyInstance, { pool, ttlMs, max, now, retryAfterSeconds }: AuthOptions) => {
     const apps = createAppsRepo(pool);
     const cache = createAuthCache((key) => apps.authenticate(key), {
       ttlMs,
@@ -66,7 +67,10 @@ export default fp(
       try {
         app = await cache.get(key);
       } catch (cause) {
-        throw new GatewayError('DATABASE_UNAVAILABLE', 'the API key could not be checked', { cause, retryAfter: 5 });
+        throw new GatewayError('DATABASE_UNAVAILABLE', 'the API key could not be checked', {
+          cause,
+          retryAfter: retryAfterSeconds,
+        });
       }
       if (!app) throw new GatewayError('API_KEY_INVALID');
       request.logFields.app = app.id;

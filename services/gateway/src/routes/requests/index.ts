@@ -10,7 +10,11 @@ import { problemSchema, requestViewSchema } from '../../schemas.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export default async function requests(fastify: FastifyInstance) {
+export interface RequestsOptions {
+  retryAfterSeconds: number;
+}
+
+export default async function requests(fastify: FastifyInstance, { retryAfterSeconds }: RequestsOptions) {
   fastify.addHook('onRequest', fastify.requireApp);
 
   fastify.get<{ Params: { id: string } }>(
@@ -44,7 +48,7 @@ export default async function requests(fastify: FastifyInstance) {
       try {
         [row, outcomes] = await Promise.all([fastify.intakeRepo.get(id), fastify.outcomes.forRequest(id)]);
       } catch (cause) {
-        throw new GatewayError('DATABASE_UNAVAILABLE', 'the request could not be read', { cause, retryAfter: 5 });
+        throw new GatewayError('DATABASE_UNAVAILABLE', 'the request could not be read', { cause, retryAfter: retryAfterSeconds });
       }
       if (!row || row.appId !== app.id) throw notFound;
       request.logFields.requestId = id;
