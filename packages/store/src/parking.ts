@@ -113,6 +113,18 @@ export function createParking(pool: pg.Pool) {
       return { parked: l.rows[0] ? toLane(l.rows[0]) : undefined, waiting: Number(n.rows[0]?.n ?? 0) };
     },
 
+    /** Everything a lane needs when an owner first uses it, in one round trip. */
+    async laneSnapshot(lane: LaneKey, db: Db = pool): Promise<{ parked: boolean; waiting: number; sessionForwarded: boolean }> {
+      const { rows } = await db.query<{ parked: boolean; waiting: number; fwd: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM parked_lanes WHERE ${LANE}) AS parked,
+           (SELECT count(*)::int FROM parked_records WHERE ${LANE}) AS waiting,
+           coalesce((SELECT session_forwarded_at IS NOT NULL FROM devices WHERE app_id = $1 AND device_key = $2), false) AS fwd`,
+        laneArgs(lane),
+      );
+      const r = rows[0];
+      return { parked: r?.parked ?? false, waiting: r?.waiting ?? 0, sessionForwarded: r?.fwd ?? false };
+    },
+
     /** The lane's waiting records, oldest first. */
     async list(lane: LaneKey, limit = 100, db: Db = pool): Promise<ParkedRecord[]> {
       const { rows } = await db.query<RecordRow>(

@@ -11,6 +11,7 @@
  */
 import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
+import type { DeviceState, IntakeInput, IntakeResult, NewLedgerRow } from '@s2s/store';
 import { finishDeadLetter } from './lanes/finish.js';
 import { Lane, type LaneDeps, type LaneItem } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
@@ -74,8 +75,12 @@ class PartitionRuntime {
   }
 }
 
+export type IntakeFn = (input: IntakeInput, plan: (device: DeviceState) => NewLedgerRow[]) => Promise<IntakeResult>;
+
 export interface PipelineOptions {
   deps: LaneDeps;
+  /** Plans a record against the device graph (`devices.intake`, or its group-committed batch). */
+  intake: IntakeFn;
   rules: RuleSettings;
   laneConcurrency: number;
   /** Idle devices kept in memory per partition. */
@@ -124,7 +129,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       return [];
     }
     const r = m.record;
-    const result = await deps.devices.intake(
+    const result = await o.intake(
       {
         appId: m.appId,
         deviceKey: m.deviceKey,

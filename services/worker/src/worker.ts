@@ -7,6 +7,7 @@ import { createBatchingProducer, createKafka, createOrderedConsumer, type Ordere
 import type { Logger } from '@s2s/logging';
 import {
   type App,
+  type ClaimItem,
   createAppsRepo,
   createDeviceGraph,
   createLedger,
@@ -14,10 +15,16 @@ import {
   createParking,
   createPool,
   createResendWindows,
+  createWorkerBatches,
+  type DeviceState,
+  type FinishItem,
+  type IntakeInput,
+  type NewLedgerRow,
   type Pool,
   type ResendWindow,
 } from '@s2s/store';
 import type { Kafka } from 'kafkajs';
+import { createBatcher } from './batcher.js';
 import type { WorkerEnv } from './config.js';
 import type { LaneDeps } from './lanes/lane.js';
 import { startWatchdog } from './liveness.js';
@@ -95,6 +102,19 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     windows = await resendRepo.active();
   };
 
+  const wb = createWorkerBatches(pool);
+  const leaseMs = config.PARTNER_TIMEOUT_MS + config.LEASE_MARGIN_MS;
+  type IntakeJob = { input: IntakeInput; plan: (device: DeviceState) => NewLedgerRow[] };
+  const intakeBatch = createBatcher(
+    (jobs: IntakeJob[]) => {
+      const plans = new Map(jobs.map((j) => [j.input, j.plan]));
+      return wb.intake(
+        jobs.map((j) => j.input),
+        (input, device) => (plans.get(input) as IntakeJob['plan'])(device),
+      );
+    },
+    { maxBatch: 200, concurrency: 2, key: (j) => `${j.input.appId}\u0000${j.input.deviceKey}` },
+  );
   const deps: LaneDeps = {
     pool,
     ledger,
@@ -108,6 +128,18 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     workerId: config.WORKER_ID,
     apps,
     resendWindows: () => windows,
+    batches: {
+      claim: createBatcher((items: ClaimItem[]) => wb.claimReady(items, leaseMs), {
+        maxBatch: 500,
+        concurrency: 2,
+        key: (i) => `${i.appId}\u0000${i.partner}\u0000${i.idemKey}`,
+      }),
+      finish: createBatcher((items: FinishItem[]) => wb.finish(items), {
+        maxBatch: 500,
+        concurrency: 2,
+        key: (i) => `${i.reply.requestId}\u0000${i.partner}`,
+      }),
+    },
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     now: Date.now,
     settings: {
@@ -125,6 +157,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   };
   const pipeline = createPipeline({
     deps,
+    intake: (input, plan) => intakeBatch.submit({ input, plan }),
     rules: { sessionTimeoutMs: config.SESSION_TIMEOUT_S * 1000 },
     laneConcurrency: config.LANE_CONCURRENCY,
   });

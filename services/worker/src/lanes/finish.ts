@@ -5,7 +5,7 @@
  * so that a crash in between repeats it rather than loses it.
  */
 import type { DeadLetterMessage, Outcome, ReplyMessage } from '@s2s/contracts';
-import { type PoolClient, withTransaction } from '@s2s/store';
+import { type FinishItem, type PoolClient, withTransaction } from '@s2s/store';
 import type { PartnerAnswers } from '../partners.js';
 import type { Lane, LaneDeps, LaneItem } from './lane.js';
 
@@ -50,6 +50,20 @@ async function durably(deps: LaneDeps, what: string, fn: (db: PoolClient) => Pro
   }
 }
 
+/** A final transition through the group-committed batch, retried like `durably`. */
+async function finishBatched(deps: LaneDeps, item: FinishItem): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.batches.finish.submit(item);
+      return;
+    } catch (err) {
+      if (attempt >= 100) throw err;
+      deps.log.error({ err, attempt }, 'could not write a final transition to Postgres: retrying');
+      await deps.sleep(Math.min(5_000, 100 * 2 ** attempt));
+    }
+  }
+}
+
 const keyOf = (lane: Lane, item: LaneItem) => ({
   appId: item.message.appId,
   partner: lane.key.partner,
@@ -65,14 +79,15 @@ export async function finishForwarded(
   install: boolean,
 ): Promise<void> {
   const reply = replyFor(lane, item, 'forwarded', { answers, atMs: deps.now() });
-  const { appId, deviceKey } = item.message;
-  await durably(deps, 'forwarded', async (db) => {
-    await deps.ledger.finish(keyOf(lane, item), 'sent', reply, owner, db);
-    await deps.outcomes.record(reply, db);
-    if (lane.key.partner === 'singular' && item.message.kind === 'session')
-      await deps.devices.markSessionForwarded(appId, deviceKey, db);
-    if (install) await deps.devices.markInstalled(appId, deviceKey, lane.key.partner, db);
-    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+  await finishBatched(deps, {
+    ...keyOf(lane, item),
+    deviceKey: item.message.deviceKey,
+    state: 'sent',
+    reply,
+    owner,
+    sessionForwarded: lane.key.partner === 'singular' && item.message.kind === 'session',
+    installed: install,
+    parkedSeq: item.parked?.seq,
   });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
   if (lane.key.partner === 'singular' && item.message.kind === 'session') lane.sessionForwarded = true;
@@ -108,8 +123,8 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
   if (info.partnerAnswer) letter.partnerAnswer = info.partnerAnswer;
   await deps.publisher.deadLetter(letter);
   const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: info.inDoubt ?? false, atMs: now });
-  await durably(deps, 'dead letter', async (db) => {
-    if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
+  if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
+    await durably(deps, 'dead letter', async (db) => {
       // The in-doubt transition was made by holdInDoubt; store the reply with it.
       await db.query(`UPDATE ledger SET reply = $4 WHERE app_id = $1 AND partner = $2 AND idem_key = $3`, [
         m.appId,
@@ -117,10 +132,20 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
         m.idempotencyKey,
         reply,
       ]);
-    } else await deps.ledger.finish(keyOf(lane, item), 'dlq', reply, info.owner, db);
-    await deps.outcomes.record(reply, db);
-    if (item.parked) await deps.parking.remove(item.parked.seq, db);
-  });
+      await deps.outcomes.record(reply, db);
+      if (item.parked) await deps.parking.remove(item.parked.seq, db);
+    });
+  } else
+    await finishBatched(deps, {
+      ...keyOf(lane, item),
+      deviceKey: m.deviceKey,
+      state: 'dlq',
+      reply,
+      owner: info.owner,
+      sessionForwarded: false,
+      installed: false,
+      parkedSeq: item.parked?.seq,
+    });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
   await deps.publisher.reply(reply);
 }
@@ -128,10 +153,15 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
 /** A decided non-call (session timeout): suppressed with its reason. */
 export async function finishSkipped(deps: LaneDeps, lane: Lane, item: LaneItem, reason: string): Promise<void> {
   const reply = replyFor(lane, item, 'suppressed', { reason, atMs: deps.now() });
-  await durably(deps, 'skipped', async (db) => {
-    await deps.ledger.finish(keyOf(lane, item), 'skipped', reply, null, db);
-    await deps.outcomes.record(reply, db);
-    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+  await finishBatched(deps, {
+    ...keyOf(lane, item),
+    deviceKey: item.message.deviceKey,
+    state: 'skipped',
+    reply,
+    owner: null,
+    sessionForwarded: false,
+    installed: false,
+    parkedSeq: item.parked?.seq,
   });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
   await deps.publisher.reply(reply);

@@ -6,7 +6,19 @@
  */
 import type { IngestMessage } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
-import type { DeviceGraph, LaneKey, Ledger, OutcomesRepo, Parking, Pool, ResendWindow } from '@s2s/store';
+import type {
+  ClaimItem,
+  DeviceGraph,
+  FinishItem,
+  LaneKey,
+  Ledger,
+  LedgerPlan,
+  OutcomesRepo,
+  Parking,
+  Pool,
+  ResendWindow,
+} from '@s2s/store';
+import type { Batcher } from '../batcher.js';
 import type { Metrics } from '../metrics.js';
 import type { PartnerCaller } from '../partners.js';
 import type { Publisher } from '../publisher.js';
@@ -39,6 +51,8 @@ export interface LaneDeps {
   workerId: string;
   apps: { get(appId: string): Promise<import('@s2s/store').App | undefined> };
   resendWindows(): readonly ResendWindow[];
+  /** Group-committed hot-path writes (see batcher.ts). */
+  batches: { claim: Batcher<ClaimItem, LedgerPlan | null>; finish: Batcher<FinishItem, undefined> };
   sleep(ms: number): Promise<void>;
   now(): number;
 }
@@ -72,13 +86,10 @@ export class Lane {
   ) {}
 
   async load(deps: LaneDeps): Promise<void> {
-    const [state, device] = await Promise.all([
-      deps.parking.laneState(this.key),
-      this.key.partner === 'singular' ? deps.devices.get(this.key.appId, this.key.deviceKey) : Promise.resolve(undefined),
-    ]);
-    this.retryParked = state.parked !== undefined;
-    this.waiting = state.waiting;
-    this.sessionForwarded = this.key.partner !== 'singular' || Boolean(device?.sessionForwardedAt);
+    const snap = await deps.parking.laneSnapshot(this.key);
+    this.retryParked = snap.parked;
+    this.waiting = snap.waiting;
+    this.sessionForwarded = this.key.partner !== 'singular' || snap.sessionForwarded;
     this.loaded = true;
   }
 }

@@ -30,8 +30,11 @@ async function parkLane(deps: LaneDeps, lane: Lane, item: LaneItem, error: strin
 /** A record from Kafka, in lane order. Resolves once it is finished (forwarded, suppressed, parked or dead-lettered). */
 export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<void> {
   if (!lane.loaded) await lane.load(deps);
-  if ((await settle(deps, lane, item)) === 'done') return;
   const isSession = item.message.kind === 'session';
+  // Hot path (nothing waits in the lane): `send` claims the row directly and settles only if it is
+  // not ready. Otherwise settle first, so that a record already finished is never parked again.
+  const mustWait = lane.waiting > 0 || (isSingularEvent(lane, item) && !lane.sessionForwarded);
+  if (mustWait && (await settle(deps, lane, item)) === 'done') return;
 
   if (lane.waiting > 0) {
     const sessionGoesFirst = lane.key.partner === 'singular' && isSession && !lane.retryParked && !lane.sessionForwarded;

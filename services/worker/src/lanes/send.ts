@@ -109,12 +109,24 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
   let held = false;
   let plan: LedgerPlan = {};
   let attempt = 0;
+  let triedBatch = false;
+  let checkedAge = false;
 
   for (;;) {
+    if (!held && attempt === 0 && !triedBatch) {
+      // Hot path: a ready row is claimed in a group-committed batch (one statement for many lanes).
+      triedBatch = true;
+      const claimed = await deps.batches.claim.submit({ ...key, owner });
+      if (claimed) {
+        plan = claimed;
+        held = true;
+      }
+    }
     if (!held) {
       const c = await deps.ledger.claim(key, owner, leaseMs);
       if (c.kind === 'done') {
-        await settle(deps, lane, item);
+        // Settled (a repeat, a redelivery) unless a resend window or a re-drive reopened it.
+        if ((await settle(deps, lane, item)) === 'send') continue;
         return { kind: 'finished' };
       }
       if (c.kind === 'busy') {
@@ -144,6 +156,9 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
         plan = taken.plan;
       } else plan = c.row.plan;
       held = true;
+    }
+    if (!checkedAge) {
+      checkedAge = true;
       if (deps.now() - m.receivedAtMs > s.maxRecordAgeMs) {
         await finishDeadLetter(deps, lane, item, { reason: 'too_old', attempts: attempt, owner });
         return { kind: 'finished' };

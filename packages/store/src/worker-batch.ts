@@ -1,0 +1,220 @@
+/**
+ * The workers' hot-path writes for many records at once (group commit): the same transitions as
+ * `ledger.ts`, `devices.ts` and `outcomes.ts`, one statement (or one short transaction) per batch.
+ * Callers guarantee that a batch touches each device / ledger row once.
+ */
+import type { Partner, ReplyMessage } from '@s2s/contracts';
+import type pg from 'pg';
+import { withTransaction } from './db.js';
+import type { DeviceState, IntakeInput, IntakeResult } from './devices.js';
+import type { LedgerKey, LedgerPlan, LedgerRow, NewLedgerRow } from './ledger.js';
+
+export interface ClaimItem extends LedgerKey {
+  owner: string;
+}
+
+export interface FinishItem extends LedgerKey {
+  deviceKey: string;
+  state: 'sent' | 'dlq' | 'skipped';
+  reply: ReplyMessage;
+  owner: string | null;
+  /** Singular took the device's first session. */
+  sessionForwarded: boolean;
+  /** The partner took the device's install. */
+  installed: boolean;
+  /** The parked record this finishes, if it came from a lane's backlog. */
+  parkedSeq?: number | undefined;
+}
+
+interface DeviceRow {
+  app_id: string;
+  device_key: string;
+  platform: string;
+  last_activity_ms: string | null;
+  first_session_ms: string | null;
+  session_forwarded_at: Date | null;
+  installs: Partial<Record<string, string>>;
+}
+
+export function createWorkerBatches(pool: pg.Pool) {
+  return {
+    /** Takes the lease on every row that is ready; returns the claimed rows' plans (null: not claimed). */
+    async claimReady(items: ClaimItem[], leaseMs: number): Promise<(LedgerPlan | null)[]> {
+      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan }>(
+        `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
+           lease_until = clock_timestamp() + $5 * interval '1 millisecond', attempts = l.attempts + 1, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(app_id, partner, idem_key, owner)
+         WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'ready'
+         RETURNING l.app_id, l.partner, l.idem_key, l.plan`,
+        [items.map((i) => i.appId), items.map((i) => i.partner), items.map((i) => i.idemKey), items.map((i) => i.owner), leaseMs],
+      );
+      const got = new Map(rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, r.plan]));
+      return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
+    },
+
+    /**
+     * Final transitions in one statement: ledger row (+ reply), request outcome (a final outcome is
+     * never overwritten by `parked`, as in outcomes.ts), device graph (first session, installs),
+     * and the parked record it came from.
+     */
+    async finish(items: FinishItem[]): Promise<undefined[]> {
+      const col = <T>(f: (i: FinishItem) => T) => items.map(f);
+      await pool.query(
+        `WITH k AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[])
+             AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst)
+         ), l AS (
+           UPDATE ledger l SET state = k.state, reply = k.reply, lease_owner = NULL, lease_until = NULL, updated_at = now()
+           FROM k WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key
+             AND (l.state IN ('ready', 'pending', 'in_doubt') OR (k.owner IS NOT NULL AND l.lease_owner = k.owner))
+           RETURNING 1
+         ), o AS (
+           INSERT INTO request_outcomes (request_id, partner, app_id, device_key, outcome, reason, in_doubt, reply)
+           SELECT (k.reply->>'requestId')::uuid, k.partner, k.app_id, k.device_key, k.reply->>'outcome', k.reply->>'reason',
+                  coalesce((k.reply->>'inDoubt')::boolean, false), k.reply FROM k
+           ON CONFLICT (request_id, partner) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason,
+             in_doubt = EXCLUDED.in_doubt, reply = EXCLUDED.reply, updated_at = now()
+           WHERE EXCLUDED.outcome <> 'parked' OR request_outcomes.outcome = 'parked'
+           RETURNING 1
+         ), x AS (
+           SELECT app_id, device_key, bool_or(sess) AS sess,
+                  coalesce(jsonb_object_agg(partner, now()) FILTER (WHERE inst), '{}'::jsonb) AS inst
+           FROM k WHERE sess OR inst GROUP BY app_id, device_key
+         ), d AS (
+           UPDATE devices d SET session_forwarded_at = CASE WHEN x.sess THEN coalesce(d.session_forwarded_at, now()) ELSE d.session_forwarded_at END,
+             installs = d.installs || x.inst, updated_at = now()
+           FROM x WHERE d.app_id = x.app_id AND d.device_key = x.device_key
+           RETURNING 1
+         ), p AS (
+           DELETE FROM parked_records WHERE seq = ANY($10::bigint[]) RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) AS n`,
+        [
+          col((i) => i.appId),
+          col((i) => i.partner),
+          col((i) => i.idemKey),
+          col((i) => i.state),
+          col((i) => JSON.stringify(i.reply)),
+          col((i) => i.owner),
+          col((i) => i.deviceKey),
+          col((i) => i.sessionForwarded),
+          col((i) => i.installed),
+          items.filter((i) => i.parkedSeq !== undefined).map((i) => i.parkedSeq),
+        ],
+      );
+      return items.map(() => undefined);
+    },
+
+    /**
+     * `devices.intake` for many devices (one record each) in one transaction: lock every device
+     * (in key order, so concurrent batches cannot deadlock), find earlier plans, plan the rest, and
+     * store plans, graph updates and identifiers with one statement.
+     */
+    async intake(
+      inputs: IntakeInput[],
+      plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
+    ): Promise<IntakeResult[]> {
+      return withTransaction(pool, async (db) => {
+        const { rows: devices } = await db.query<DeviceRow>(
+          `INSERT INTO devices (app_id, device_key, platform)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p) ORDER BY a, d
+           ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
+           RETURNING app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs`,
+          [inputs.map((i) => i.appId), inputs.map((i) => i.deviceKey), inputs.map((i) => i.platform)],
+        );
+        const byDevice = new Map(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, d]));
+        const { rows: existing } = await db.query<{ app_id: string; idem_key: string; partner: Partner; state: string }>(
+          `SELECT l.app_id, l.idem_key, l.partner, l.state FROM ledger l
+           JOIN unnest($1::text[], $2::text[]) AS k(app_id, idem_key) ON l.app_id = k.app_id AND l.idem_key = k.idem_key`,
+          [inputs.map((i) => i.appId), inputs.map((i) => i.idemKey)],
+        );
+        const seen = new Map<string, LedgerRow[]>();
+        for (const r of existing) {
+          const k = `${r.app_id}\u0000${r.idem_key}`;
+          seen.set(k, [...(seen.get(k) ?? []), { partner: r.partner, state: r.state } as LedgerRow]);
+        }
+        const results: IntakeResult[] = [];
+        const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
+        for (const input of inputs) {
+          const dup = seen.get(`${input.appId}\u0000${input.idemKey}`);
+          if (dup) {
+            results.push({ duplicate: true, rows: dup });
+            continue;
+          }
+          const d = byDevice.get(`${input.appId}\u0000${input.deviceKey}`) as DeviceRow;
+          const rows = plan(input, {
+            appId: d.app_id,
+            deviceKey: d.device_key,
+            platform: d.platform,
+            lastActivityMs: d.last_activity_ms === null ? null : Number(d.last_activity_ms),
+            firstSessionMs: d.first_session_ms === null ? null : Number(d.first_session_ms),
+            sessionForwardedAt: d.session_forwarded_at,
+            installs: d.installs,
+          });
+          fresh.push({ input, rows });
+          results.push({ duplicate: false, rows });
+        }
+        if (fresh.length > 0) await storePlans(db, fresh);
+        return results;
+      });
+    },
+  };
+}
+export type WorkerBatches = ReturnType<typeof createWorkerBatches>;
+
+async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: NewLedgerRow[] }[]): Promise<void> {
+  const rows = fresh.flatMap((f) => f.rows);
+  const inputs = fresh.map((f) => f.input);
+  const ids = inputs.flatMap((i) => Object.entries(i.identifiers).map(([kind, value]) => ({ i, kind, value })));
+  await db.query(
+    `WITH ins AS (
+       INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
+       ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
+     ), dev AS (
+       UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
+         first_session_ms = coalesce(d.first_session_ms, CASE WHEN u.sess THEN u.at END),
+         limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
+         limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), updated_at = now()
+       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::smallint[], $14::bool[])
+         AS u(app_id, device_key, at, sess, lds, att, lat)
+       WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING 1
+     ), incoming AS (
+       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[]) AS t(app_id, device_key, kind, value)
+     ), changes AS (
+       INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
+       SELECT i.app_id, i.device_key, i.kind, prev.value, i.value FROM incoming i
+       JOIN LATERAL (SELECT d.value FROM device_identifiers d
+                     WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind
+                     ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
+       WHERE NOT EXISTS (SELECT 1 FROM device_identifiers d
+                         WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind AND d.value = i.value)
+       RETURNING 1
+     ), idents AS (
+       INSERT INTO device_identifiers (app_id, device_key, kind, value)
+       SELECT app_id, device_key, kind, value FROM incoming
+       ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now() RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`,
+    [
+      rows.map((r) => r.appId),
+      rows.map((r) => r.partner),
+      rows.map((r) => r.idemKey),
+      rows.map((r) => r.requestId),
+      rows.map((r) => r.deviceKey),
+      rows.map((r) => r.state),
+      rows.map((r) => JSON.stringify(r.plan)),
+      inputs.map((i) => i.appId),
+      inputs.map((i) => i.deviceKey),
+      inputs.map((i) => i.recordTimeMs),
+      inputs.map((i) => i.kind === 'session'),
+      inputs.map((i) => i.consent.limitDataSharing ?? null),
+      inputs.map((i) => i.consent.attStatus ?? null),
+      inputs.map((i) => i.consent.limitAdTracking ?? null),
+      ids.map((x) => x.i.appId),
+      ids.map((x) => x.i.deviceKey),
+      ids.map((x) => x.kind),
+      ids.map((x) => x.value),
+    ],
+  );
+}

@@ -1,0 +1,271 @@
+/**
+ * Benchmark (not a test): the relay pipeline (produce to s2s.ingest → worker → Singular sandbox)
+ * against a naive relay (a Fastify route calling the sandbox directly, no Kafka, no ledger), in the
+ * same run, on the same machine.
+ *
+ * Latency is from produce time (the record's `receivedAtMs`, which the Singular client sends as
+ * `umilisec`) to the sandbox's receipt time; both clocks are this machine's. Each relay runs twice:
+ * a burst (as fast as it goes: records/s) and a steady 2,000 records/s (p50/p99).
+ *
+ *   KAFKA_BROKERS=127.0.0.1:9092 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+ *     bash infra/bin/pnpm.sh --filter @s2s/worker bench:pipeline
+ * Knobs: BENCH_RECORDS (burst size, 10000), BENCH_RATE (2000), BENCH_SECONDS (5), BENCH_WORKERS (1).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createBatchingProducer, createKafka, ensureTopics, topicNames } from '@s2s/bus';
+import {
+  bodyHash,
+  deviceKey,
+  type EventRecord,
+  encodeIngest,
+  exampleAndroidSession,
+  exampleEvent,
+  INGEST_SCHEMA_FINGERPRINT,
+  type IngestMessage,
+  newRequestId,
+  SCHEMA_HEADER,
+  type SessionRecord,
+} from '@s2s/contracts';
+import { createSingularClient } from '@s2s/partners';
+import { createAppsRepo, createPool, migrate } from '@s2s/store';
+import Fastify from 'fastify';
+import { Pool as HttpPool, request } from 'undici';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const env = process.env;
+const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const RECORDS = Number(env.BENCH_RECORDS ?? 10_000);
+const RATE = Number(env.BENCH_RATE ?? 2_000);
+const SECONDS = Number(env.BENCH_SECONDS ?? 5);
+const WORKERS = Number(env.BENCH_WORKERS ?? 1);
+const SANDBOX_PORT = Number(env.BENCH_SANDBOX_PORT ?? 4390);
+const SANDBOX = `http://127.0.0.1:${SANDBOX_PORT}`;
+const RUN = `bench_${Date.now().toString(36)}`;
+const APP_ID = 'bench';
+const SDK_KEY = 'bench-sdk-key';
+const EVENTS_PER_DEVICE = 9;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function spawnNode(cwd: string, script: string, extra: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: `${ROOT}${cwd}`,
+    env: { ...env, ...extra },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+async function json<T>(method: string, path: string): Promise<T> {
+  const r = await request(`${SANDBOX}${path}`, { method });
+  const text = await r.body.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const singularCount = async () =>
+  (await json<{ partners: { singular: { requests: number } } }>('GET', '/_sandbox/stats')).partners.singular.requests;
+
+/** Device n's records in app order: a session, then events. */
+function records(fromDevice: number, count: number): (SessionRecord | EventRecord)[] {
+  const out: (SessionRecord | EventRecord)[] = [];
+  for (let d = fromDevice; out.length < count; d++) {
+    const s = exampleAndroidSession(d, APP_ID);
+    out.push(s);
+    for (let i = 1; i <= EVENTS_PER_DEVICE && out.length < count; i++) out.push(exampleEvent(s, `ev_${i}`));
+  }
+  return out;
+}
+
+/** Sends `list` at `rate` records/s (open loop, 10 ms ticks), or all at once when rate is 0. */
+async function offer<T>(list: T[], rate: number, send: (item: T) => Promise<void>): Promise<number> {
+  const started = Date.now();
+  const inflight: Promise<void>[] = [];
+  if (rate <= 0) {
+    await Promise.all(list.map(send));
+    return started;
+  }
+  const perTick = rate / 100;
+  let sent = 0;
+  for (let tick = 1; sent < list.length; tick++) {
+    const until = Math.min(list.length, Math.round(tick * perTick));
+    for (; sent < until; sent++) inflight.push(send(list[sent] as T));
+    const next = started + tick * 10;
+    if (next > Date.now()) await sleep(next - Date.now());
+  }
+  await Promise.all(inflight);
+  return started;
+}
+
+interface Result {
+  label: string;
+  records: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Waits for `n` more Singular requests at the sandbox; reads their latencies from the request log. */
+async function measure(label: string, n: number, startedAt: number, before: number): Promise<Result> {
+  await waitUntil(async () => (await singularCount()) >= before + n, `${label}: ${n} requests at the sandbox`);
+  const entries = await json<{ receivedAt: string; query: Record<string, string> }[]>(
+    'GET',
+    '/_sandbox/requests?partner=singular',
+  );
+  const mine = entries.slice(before);
+  const lat = mine.map((e) => Date.parse(e.receivedAt) - Number(e.query.umilisec)).sort((a, b) => a - b);
+  const last = Math.max(...mine.map((e) => Date.parse(e.receivedAt)));
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN;
+  return { label, records: n, perSecond: Math.round((n * 1000) / Math.max(1, last - startedAt)), p50: q(0.5), p99: q(0.99) };
+}
+
+async function main(): Promise<void> {
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) c.kill('SIGTERM');
+  };
+  process.once('SIGINT', () => {
+    stopAll();
+    process.exit(130);
+  });
+  try {
+    children.push(
+      spawnNode('services/partner-sandbox', 'src/server.ts', { SANDBOX_PORT: String(SANDBOX_PORT), LOG_LEVEL: 'warn' }),
+    );
+    await waitUntil(
+      async () => (await request(`${SANDBOX}/healthz`).catch(() => undefined))?.statusCode === 200,
+      'sandbox',
+      30_000,
+    );
+
+    // Postgres schema and topics of this run only.
+    await migrate({ databaseUrl: DATABASE_URL, schema: RUN });
+    const pool = createPool({ databaseUrl: DATABASE_URL, schema: RUN, max: 2 });
+    await createAppsRepo(pool).upsert({ id: APP_ID, singularSdkKey: SDK_KEY });
+    const kafka = createKafka({ brokers: BROKERS, clientId: RUN });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topics = topicNames(`${RUN}.`);
+    await ensureTopics(admin, topics, { ingestPartitions: 12, replicationFactor: 1 });
+
+    // --- naive relay: HTTP in, Singular out, nothing else ---
+    const singular = createSingularClient({ baseUrl: `${SANDBOX}/singular`, timeoutMs: 10_000 });
+    const naive = Fastify({ logger: false });
+    naive.post('/relay', async (req) => {
+      const { record, receivedAtMs } = req.body as { record: SessionRecord | EventRecord; receivedAtMs: number };
+      const app = { sdkKey: SDK_KEY, ddlEnabled: false };
+      if ('name' in record) await singular.event(record, app, { receivedAtMs });
+      else await singular.session(record, app, { install: true, receivedAtMs });
+      return { ok: true };
+    });
+    await naive.listen({ port: 0, host: '127.0.0.1' });
+    const address = naive.server.address();
+    const naiveUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const client = new HttpPool(naiveUrl, { connections: 128 });
+    const viaNaive = (r: SessionRecord | EventRecord) =>
+      client
+        .request({
+          method: 'POST',
+          path: '/relay',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ record: r, receivedAtMs: Date.now() }),
+        })
+        .then((res) => res.body.dump());
+
+    // --- the pipeline: produce as the gateway does; workers consume ---
+    const producer = createBatchingProducer(kafka);
+    await producer.connect();
+    const viaKafka = (r: SessionRecord | EventRecord) => {
+      const requestId = newRequestId();
+      const m = {
+        requestId,
+        idempotencyKey: requestId,
+        bodyHash: bodyHash(r),
+        appId: APP_ID,
+        deviceKey: deviceKey(r) as string,
+        receivedAtMs: Date.now(),
+        kind: 'name' in r ? 'event' : 'session',
+        record: r,
+      } as IngestMessage;
+      return producer.send(topics.ingest, {
+        key: m.deviceKey,
+        value: encodeIngest(m),
+        headers: { [SCHEMA_HEADER]: INGEST_SCHEMA_FINGERPRINT },
+      });
+    };
+    for (let i = 1; i <= WORKERS; i++)
+      children.push(
+        spawnNode('services/worker', 'src/server.ts', {
+          KAFKA_BROKERS: BROKERS.join(','),
+          DATABASE_URL,
+          DATABASE_SCHEMA: RUN,
+          TOPIC_PREFIX: `${RUN}.`,
+          WORKER_ID: `${RUN}-w${i}`,
+          WORKER_GROUP_ID: `${RUN}-workers`,
+          OPS_PORT: '0',
+          LOG_LEVEL: 'warn',
+          SINGULAR_BASE_URL: `${SANDBOX}/singular`,
+        }),
+      );
+    // Warm-up: the group forms and every path is compiled before measuring.
+    let device = 1;
+    const warm = records(device, 200);
+    device += 200;
+    let before = await singularCount();
+    await offer(warm, 0, viaKafka);
+    await offer(
+      warm.map((r) => ({ ...r, appId: APP_ID })),
+      0,
+      viaNaive,
+    );
+    await waitUntil(async () => (await singularCount()) >= before + 400, 'warm-up');
+
+    const results: Result[] = [];
+    const run = async (label: string, n: number, rate: number, send: (r: SessionRecord | EventRecord) => Promise<void>) => {
+      const list = records(device, n);
+      device += Math.ceil(n / (EVENTS_PER_DEVICE + 1)) + 1;
+      await json('POST', '/_sandbox/reset');
+      before = await singularCount();
+      const started = await offer(list, rate, send);
+      results.push(await measure(label, n, started, before));
+    };
+    await run('naive relay, burst', RECORDS, 0, viaNaive);
+    await run('pipeline, burst', RECORDS, 0, viaKafka);
+    await run(`naive relay, ${RATE}/s`, RATE * SECONDS, RATE, viaNaive);
+    await run(`pipeline, ${RATE}/s`, RATE * SECONDS, RATE, viaKafka);
+
+    console.log(`\nrecords  records/s   p50 ms   p99 ms   run (${WORKERS} worker process(es), 12 partitions)`);
+    for (const r of results)
+      console.log(
+        `${String(r.records).padStart(7)}  ${String(r.perSecond).padStart(9)}  ${String(r.p50).padStart(7)}  ${String(r.p99).padStart(7)}   ${r.label}`,
+      );
+    const [nb, pb, , ps] = results;
+    if (nb && pb && ps)
+      console.log(
+        `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
+          `pipeline p99 at ${RATE}/s: ${ps.p99} ms (target < 50 ms)`,
+      );
+
+    await producer.disconnect();
+    await client.close();
+    await naive.close();
+    await singular.close();
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+    await admin.disconnect();
+    await pool.query(`DROP SCHEMA IF EXISTS "${RUN}" CASCADE`);
+    await pool.end();
+  } finally {
+    stopAll();
+  }
+}
+
+await main();
