@@ -5,7 +5,8 @@
  * Ctrl-C (SIGINT) or SIGTERM stops every child and then the broker it started, leaving no process.
  *
  * Environment: KAFKA_PORT (9092; ignored when KAFKA_BROKERS is set), DATABASE_URL, DATABASE_SCHEMA,
- * PORT (gateway, 8080), SANDBOX_PORT (4010), WORKERS (2), DEMO_API_KEY, ADMIN_KEY.
+ * PORT (gateway, 8080), SANDBOX_PORT (4010), WORKERS (2), WORKER_OPS_PORT (9464, then +1 per worker),
+ * DEMO_API_KEY, ADMIN_KEY.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,6 +21,7 @@ const brokers = env.KAFKA_BROKERS ?? `127.0.0.1:${kafkaPort}`;
 const sandboxPort = Number(env.SANDBOX_PORT ?? 4010);
 const gatewayPort = Number(env.PORT ?? 8080);
 const workers = Number(env.WORKERS ?? 2);
+const opsPortBase = Number(env.WORKER_OPS_PORT ?? 9464);
 const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
 
 const shared: NodeJS.ProcessEnv = {
@@ -49,7 +51,12 @@ const add = (name: string, dir: string, extra: NodeJS.ProcessEnv, url?: string) 
   services.push(s);
 };
 add('sandbox', 'services/partner-sandbox', { SANDBOX_PORT: String(sandboxPort) }, sandboxUrl);
-add('gateway', 'services/gateway', { PORT: String(gatewayPort), SANDBOX_URL: sandboxUrl }, `http://127.0.0.1:${gatewayPort}`);
+add(
+  'gateway',
+  'services/gateway',
+  { PORT: String(gatewayPort), SANDBOX_URL: sandboxUrl, WORKER_OPS_URL: `http://127.0.0.1:${opsPortBase}` },
+  `http://127.0.0.1:${gatewayPort}`,
+);
 for (let i = 1; i <= workers; i++) {
   add(
     `worker-${i}`,

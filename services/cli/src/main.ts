@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import { registerAppsCommands } from './commands/apps.js';
 import { registerDlqCommands } from './commands/dlq.js';
 import { registerReplayCommand } from './commands/replay.js';
+import { registerSetupCommand } from './commands/setup.js';
 import { CliError, createContext } from './context.js';
 import { createProgram } from './program.js';
 
@@ -11,6 +12,7 @@ const program = createProgram();
 registerAppsCommands(program, context);
 registerReplayCommand(program, context);
 registerDlqCommands(program, context);
+registerSetupCommand(program, context);
 
 try {
   await program.parseAsync(process.argv);
