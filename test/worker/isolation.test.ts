@@ -18,10 +18,16 @@ describe('worker: a failing device is parked, the others flow', () => {
     await h.startWorker();
     const messages = sessions.map((s) => [s, ...[1, 2, 3].map((i) => exampleEvent(s, `ev_${i}`))].map((r) => ingest(r)));
     const failingSession = messages[0]![0]!;
-    await h.produce(messages.flat());
+    // The failing device first: its Singular lane fails, retries a little, then parks.
+    await h.produce(messages[0]!);
+    await waitFor(async () => (await h.db.pool.query('SELECT 1 FROM parked_lanes')).rowCount === 1, {
+      what: 'the failing device’s lane parked',
+    });
+    await h.produce(messages.slice(1).flat());
 
     const ok = async (device?: string) =>
       (await h.sandbox.requests(device ? { device } : {})).filter((e) => e.status === 200 && !e.path.endsWith('jwks.json'));
+    let last = '';
     // Healthy devices: 11 × 4 Singular requests; the failing device's install still reaches Oath and Onside.
     await waitFor(
       async () => {
@@ -31,10 +37,13 @@ describe('worker: a failing device is parked, the others flow', () => {
           "SELECT partner FROM request_outcomes WHERE request_id = $1 AND outcome = 'forwarded' ORDER BY partner",
           [failingSession.requestId],
         );
+        last = `${healthy.length} healthy, failing device's others: ${rows.map((r) => r.partner).join()}`;
         return healthy.length === 11 * 4 && rows.map((r) => r.partner).join() === 'oath,onside';
       },
       { what: 'healthy devices and the failing device’s other partners' },
-    );
+    ).catch((err) => {
+      throw new Error(`${err.message} (last: ${last})`);
+    });
     // Measured while they flowed: the failing device's Singular lane is parked, nothing of it got through.
     const parked = await h.db.pool.query('SELECT device_key, partner, attempts FROM parked_lanes');
     expect(parked.rows).toHaveLength(1);
