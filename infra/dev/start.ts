@@ -61,8 +61,8 @@ for (let i = 1; i <= workers; i++) {
   add(
     `worker-${i}`,
     'services/worker',
-    { WORKER_ID: `worker-${i}`, OPS_PORT: String(9463 + i) },
-    `http://127.0.0.1:${9463 + i}/metrics`,
+    { WORKER_ID: `worker-${i}`, OPS_PORT: String(opsPortBase + i - 1) },
+    `http://127.0.0.1:${opsPortBase + i - 1}/metrics`,
   );
 }
 
