@@ -192,6 +192,15 @@ export const REPLY_V1 = {
   ],
 };
 
+/**
+ * s2s.replies value, v2: adds `expected`, the partners the worker sends this record to, so that a
+ * waiting client (`Prefer: wait`) knows when every answer is in. Replies written as v1 read as `[]`.
+ */
+export const REPLY_V2 = {
+  ...REPLY_V1,
+  fields: [...REPLY_V1.fields, field('expected', { type: 'array', items: 'Partner' }, [])],
+};
+
 /** s2s.dlq value, v1: a record that can never succeed at one partner, with why and the original message. */
 export const DLQ_V1 = {
   type: 'record',

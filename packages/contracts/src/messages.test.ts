@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { createCodec, INGEST_V1 } from './avro.js';
+import { createCodec, INGEST_V1, REPLY_V1 } from './avro.js';
 import { exampleAndroidSession, exampleEvent, exampleIosSession, exampleRevenueEvent } from './examples.js';
 import { bodyHash, deviceKey } from './identity.js';
 import {
@@ -12,6 +12,7 @@ import {
   encodeReply,
   INGEST_SCHEMA_FINGERPRINT,
   type IngestMessage,
+  REPLY_SCHEMA_FINGERPRINT,
   type ReplyMessage,
 } from './messages.js';
 
@@ -63,6 +64,33 @@ describe('topic messages', () => {
     expect(() => current.decode(Buffer.from([0]), 'f'.repeat(64))).toThrow(/no known schema/);
   });
 
+  it('reads replies written before `expected` existed (schema v1) with the current schema', () => {
+    const v1 = createCodec<Record<string, unknown>>([REPLY_V1]);
+    const old = v1.encode({
+      requestId: 'r',
+      appId: 'a',
+      deviceKey: 'd',
+      partner: 'singular',
+      outcome: 'forwarded',
+      atMs: 1,
+      reason: null,
+      inDoubt: false,
+      singular: null,
+      oath: null,
+      onside: null,
+    });
+    expect(decodeReply(old, v1.fingerprint)).toEqual({
+      requestId: 'r',
+      appId: 'a',
+      deviceKey: 'd',
+      partner: 'singular',
+      outcome: 'forwarded',
+      atMs: 1,
+      inDoubt: false,
+    });
+    expect(REPLY_SCHEMA_FINGERPRINT).not.toBe(v1.fingerprint);
+  });
+
   it('round-trips replies with every partner answer', () => {
     const reply: ReplyMessage = {
       requestId: 'r',
@@ -75,6 +103,7 @@ describe('topic messages', () => {
       singular: { deferredDeeplink: 'myapp://x', extra: { conversion_value: '7' } },
       oath: { claims: [{ timestampMs: 1_445_539_353_000, eventType: 200, campaignName: 'c' }], networkId: 'n' },
       onside: { installationToken: 'it', attributionData: { source: 'facebook_ads', tags: ['a'] } },
+      expected: ['singular', 'oath', 'onside'],
     };
     expect(decodeReply(encodeReply(reply))).toEqual(reply);
     const bare: ReplyMessage = {

@@ -3,7 +3,7 @@
  * functions turn canonical records into Avro values and back, so the rest of the code sees the
  * canonical (zod) shapes only.
  */
-import { createCodec, DLQ_V1, INGEST_V1, REPLY_V1 } from './avro.js';
+import { createCodec, DLQ_V1, INGEST_V1, REPLY_V1, REPLY_V2 } from './avro.js';
 import type { EventRecord, RecordKind, SessionRecord } from './records.js';
 
 export type Partner = 'singular' | 'oath' | 'onside';
@@ -77,6 +77,8 @@ export interface ReplyMessage {
   singular?: SingularAnswer;
   oath?: OathAnswer;
   onside?: OnsideAnswer;
+  /** The partners the worker sends this record to (all of its replies carry the same list). */
+  expected?: Partner[];
 }
 
 export interface DeadLetterMessage {
@@ -116,7 +118,7 @@ const PAYLOAD_FIELDS = (INGEST_V1.fields.find((f) => f.name === 'record') as unk
 const ID_FIELDS = ['idfa', 'idfv', 'aifa', 'asid', 'andi', 'amid', 'oaid'];
 
 const ingestCodec = createCodec<Record<string, unknown>>([INGEST_V1]);
-const replyCodec = createCodec<Record<string, unknown>>([REPLY_V1]);
+const replyCodec = createCodec<Record<string, unknown>>([REPLY_V1, REPLY_V2]);
 const dlqCodec = createCodec<Record<string, unknown>>([DLQ_V1]);
 
 export const INGEST_SCHEMA_FINGERPRINT = ingestCodec.fingerprint;
@@ -168,6 +170,7 @@ export function encodeReply(m: ReplyMessage): Buffer {
     }
   }
   for (const f of ['reason', 'singular', 'oath', 'onside']) v[f] = v[f] ?? null;
+  v.expected = v.expected ?? [];
   return replyCodec.encode(v);
 }
 
@@ -187,7 +190,9 @@ const REPLY_CLAIM_FIELDS = [
 ];
 
 export function decodeReply(buf: Buffer, fingerprint?: string): ReplyMessage {
-  return dropNulls<ReplyMessage>(replyCodec.decode(buf, fingerprint));
+  const reply = dropNulls<ReplyMessage>(replyCodec.decode(buf, fingerprint));
+  if (reply.expected?.length === 0) delete reply.expected;
+  return reply;
 }
 
 export function encodeDeadLetter(m: DeadLetterMessage): Buffer {

@@ -6,6 +6,9 @@
  *             Onside (if enabled). A session whose `install` is left to the device graph waits for
  *             Singular only: the gateway cannot know it is a first session.
  *   event:    Singular.
+ * The workers know better: every reply carries `expected`, the partners the worker sends the record
+ * to (an install the device graph decided included). Once a reply with that list has arrived, it
+ * replaces the guess above.
  * Waiting ends when each of these has a final outcome (forwarded, suppressed, dlq); `parked` is not
  * final (the record moves on when the blocking condition clears).
  */
@@ -27,7 +30,9 @@ export function expectedPartners(app: App, kind: RecordKind, record: SessionReco
 
 export const FINAL: ReadonlySet<Outcome> = new Set(['forwarded', 'suppressed', 'dlq']);
 
-export function isComplete(expected: readonly Partner[], replies: ReadonlyMap<Partner, ReplyMessage>): boolean {
+export function isComplete(guess: readonly Partner[], replies: ReadonlyMap<Partner, ReplyMessage>): boolean {
+  const told = [...replies.values()].find((r) => r.expected !== undefined)?.expected;
+  const expected = told ?? guess;
   return expected.every((p) => {
     const r = replies.get(p);
     return r !== undefined && FINAL.has(r.outcome);
