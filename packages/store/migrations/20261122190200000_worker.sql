@@ -80,6 +80,8 @@ CREATE TABLE ledger (
 );
 CREATE INDEX ledger_idem ON ledger (app_id, idem_key);
 CREATE INDEX ledger_in_doubt ON ledger (updated_at) WHERE in_doubt_count > 0;
+-- Rows whose reply may not be on s2s.replies yet (the scheduler republishes stale ones).
+CREATE INDEX ledger_sent ON ledger (updated_at) WHERE state = 'sent';
 
 -- Records waiting durably in a (device, partner) lane, in arrival order (seq): behind a parked lane,
 -- or (Singular events) for the device's first session. The original message bytes are kept for the DLQ.

@@ -255,6 +255,16 @@ export function createLedger(pool: pg.Pool) {
       return (r.rowCount ?? 0) > 0;
     },
 
+    /** Rows answered by the partner whose reply was not confirmed on s2s.replies within `olderThanMs`. */
+    async staleSent(olderThanMs: number, limit = 500): Promise<{ key: LedgerKey; reply: ReplyMessage }[]> {
+      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; reply: ReplyMessage }>(
+        `SELECT app_id, partner, idem_key, reply FROM ledger
+         WHERE state = 'sent' AND reply IS NOT NULL AND updated_at < now() - $1 * interval '1 millisecond' LIMIT $2`,
+        [olderThanMs, limit],
+      );
+      return rows.map((r) => ({ key: { appId: r.app_id, partner: r.partner, idemKey: r.idem_key }, reply: r.reply }));
+    },
+
     /** Calls left in doubt so far (for reports and tests). */
     async inDoubtTotal(db: Db = pool): Promise<number> {
       const { rows } = await db.query<{ n: string | null }>('SELECT sum(in_doubt_count) AS n FROM ledger');

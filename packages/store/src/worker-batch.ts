@@ -80,10 +80,15 @@ export function createWorkerBatches(pool: pg.Pool) {
            SELECT app_id, device_key, bool_or(sess) AS sess,
                   coalesce(jsonb_object_agg(partner, now()) FILTER (WHERE inst), '{}'::jsonb) AS inst
            FROM k WHERE sess OR inst GROUP BY app_id, device_key
+         ), lk AS (
+           -- Device rows are locked in key order, as intake locks them: the two never deadlock.
+           SELECT d.app_id, d.device_key FROM devices d JOIN x ON d.app_id = x.app_id AND d.device_key = x.device_key
+           ORDER BY d.app_id, d.device_key FOR UPDATE OF d
          ), d AS (
            UPDATE devices d SET session_forwarded_at = CASE WHEN x.sess THEN coalesce(d.session_forwarded_at, now()) ELSE d.session_forwarded_at END,
              installs = d.installs || x.inst, updated_at = now()
-           FROM x WHERE d.app_id = x.app_id AND d.device_key = x.device_key
+           FROM x JOIN lk ON lk.app_id = x.app_id AND lk.device_key = x.device_key
+           WHERE d.app_id = x.app_id AND d.device_key = x.device_key
            RETURNING 1
          ), p AS (
            DELETE FROM parked_records WHERE seq = ANY($10::bigint[]) RETURNING 1
@@ -106,51 +111,70 @@ export function createWorkerBatches(pool: pg.Pool) {
     },
 
     /**
-     * `devices.intake` for many devices (one record each) in one transaction: lock every device
-     * (in key order, so concurrent batches cannot deadlock), find earlier plans, plan the rest, and
-     * store plans, graph updates and identifiers with one statement.
+     * `devices.intake` for many records in one transaction: lock every device (in key order, so
+     * concurrent batches cannot deadlock), find earlier plans, plan the rest in input order (several
+     * records of one device are planned one after the other against the state the previous left),
+     * and store plans, graph updates and identifiers with one statement.
      */
     async intake(
       inputs: IntakeInput[],
       plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
     ): Promise<IntakeResult[]> {
+      const devKey = (i: { appId: string; deviceKey: string }) => `${i.appId}\u0000${i.deviceKey}`;
+      const distinct = [...new Map(inputs.map((i) => [devKey(i), i])).values()];
       return withTransaction(pool, async (db) => {
         const { rows: devices } = await db.query<DeviceRow>(
           `INSERT INTO devices (app_id, device_key, platform)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p) ORDER BY a, d
            ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
            RETURNING app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs`,
-          [inputs.map((i) => i.appId), inputs.map((i) => i.deviceKey), inputs.map((i) => i.platform)],
+          [distinct.map((i) => i.appId), distinct.map((i) => i.deviceKey), distinct.map((i) => i.platform)],
         );
-        const byDevice = new Map(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, d]));
+        const state = new Map<string, DeviceState>(
+          devices.map((d) => [
+            `${d.app_id}\u0000${d.device_key}`,
+            {
+              appId: d.app_id,
+              deviceKey: d.device_key,
+              platform: d.platform,
+              lastActivityMs: d.last_activity_ms === null ? null : Number(d.last_activity_ms),
+              firstSessionMs: d.first_session_ms === null ? null : Number(d.first_session_ms),
+              sessionForwardedAt: d.session_forwarded_at,
+              installs: d.installs,
+            },
+          ]),
+        );
         const { rows: existing } = await db.query<{ app_id: string; idem_key: string; partner: Partner; state: string }>(
           `SELECT l.app_id, l.idem_key, l.partner, l.state FROM ledger l
            JOIN unnest($1::text[], $2::text[]) AS k(app_id, idem_key) ON l.app_id = k.app_id AND l.idem_key = k.idem_key`,
           [inputs.map((i) => i.appId), inputs.map((i) => i.idemKey)],
         );
-        const seen = new Map<string, LedgerRow[]>();
+        const planned = new Map<string, LedgerRow[]>();
         for (const r of existing) {
           const k = `${r.app_id}\u0000${r.idem_key}`;
-          seen.set(k, [...(seen.get(k) ?? []), { partner: r.partner, state: r.state } as LedgerRow]);
+          planned.set(k, [...(planned.get(k) ?? []), { partner: r.partner, state: r.state } as LedgerRow]);
         }
         const results: IntakeResult[] = [];
         const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
         for (const input of inputs) {
-          const dup = seen.get(`${input.appId}\u0000${input.idemKey}`);
+          const idem = `${input.appId}\u0000${input.idemKey}`;
+          const dup = planned.get(idem);
           if (dup) {
             results.push({ duplicate: true, rows: dup });
             continue;
           }
-          const d = byDevice.get(`${input.appId}\u0000${input.deviceKey}`) as DeviceRow;
-          const rows = plan(input, {
-            appId: d.app_id,
-            deviceKey: d.device_key,
-            platform: d.platform,
-            lastActivityMs: d.last_activity_ms === null ? null : Number(d.last_activity_ms),
-            firstSessionMs: d.first_session_ms === null ? null : Number(d.first_session_ms),
-            sessionForwardedAt: d.session_forwarded_at,
-            installs: d.installs,
+          const device = state.get(devKey(input)) as DeviceState;
+          const rows = plan(input, device);
+          // The next record of this device is planned against the state this one leaves.
+          state.set(devKey(input), {
+            ...device,
+            lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
+            firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
           });
+          planned.set(
+            idem,
+            rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
+          );
           fresh.push({ input, rows });
           results.push({ duplicate: false, rows });
         }
@@ -164,8 +188,39 @@ export type WorkerBatches = ReturnType<typeof createWorkerBatches>;
 
 async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: NewLedgerRow[] }[]): Promise<void> {
   const rows = fresh.flatMap((f) => f.rows);
-  const inputs = fresh.map((f) => f.input);
-  const ids = inputs.flatMap((i) => Object.entries(i.identifiers).map(([kind, value]) => ({ i, kind, value })));
+  // One graph update per device (a statement may touch a row once): latest activity, first session
+  // in record order, the last consent values given.
+  const perDevice = new Map<string, { i: IntakeInput; at: number; sessAt: number | null; consent: IntakeInput['consent'] }>();
+  const idents = new Map<string, { i: IntakeInput; kind: string; value: string; first: boolean }>();
+  // Changes inside the batch (a device's kind taking a new value between two of its records);
+  // changes against what Postgres already has are found by the statement, for each kind's first value.
+  const lastOfKind = new Map<string, string>();
+  const batchChanges: { i: IntakeInput; kind: string; old: string; value: string }[] = [];
+  for (const { input: i } of fresh) {
+    const k = `${i.appId}\u0000${i.deviceKey}`;
+    const cur = perDevice.get(k);
+    const sessAt = cur?.sessAt ?? (i.kind === 'session' ? i.recordTimeMs : null);
+    perDevice.set(k, {
+      i,
+      at: Math.max(cur?.at ?? i.recordTimeMs, i.recordTimeMs),
+      sessAt,
+      consent: {
+        limitDataSharing: i.consent.limitDataSharing ?? cur?.consent.limitDataSharing,
+        attStatus: i.consent.attStatus ?? cur?.consent.attStatus,
+        limitAdTracking: i.consent.limitAdTracking ?? cur?.consent.limitAdTracking,
+      },
+    });
+    for (const [kind, value] of Object.entries(i.identifiers)) {
+      const prev = lastOfKind.get(`${k}\u0000${kind}`);
+      if (prev !== undefined && prev !== value && !idents.has(`${k}\u0000${kind}\u0000${value}`))
+        batchChanges.push({ i, kind, old: prev, value });
+      lastOfKind.set(`${k}\u0000${kind}`, value);
+      if (!idents.has(`${k}\u0000${kind}\u0000${value}`))
+        idents.set(`${k}\u0000${kind}\u0000${value}`, { i, kind, value, first: prev === undefined });
+    }
+  }
+  const inputs = [...perDevice.values()].map((d) => ({ ...d.i, recordTimeMs: d.at, sessAt: d.sessAt, consent: d.consent }));
+  const ids = [...idents.values()];
   await db.query(
     `WITH ins AS (
        INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
@@ -173,27 +228,32 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
        ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
      ), dev AS (
        UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
-         first_session_ms = coalesce(d.first_session_ms, CASE WHEN u.sess THEN u.at END),
+         first_session_ms = coalesce(d.first_session_ms, u.sess_at),
          limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
          limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), updated_at = now()
-       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::smallint[], $14::bool[])
-         AS u(app_id, device_key, at, sess, lds, att, lat)
+       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::smallint[], $14::bool[])
+         AS u(app_id, device_key, at, sess_at, lds, att, lat)
        WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING 1
      ), incoming AS (
-       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[]) AS t(app_id, device_key, kind, value)
+       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::bool[]) AS t(app_id, device_key, kind, value, first)
      ), changes AS (
        INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
        SELECT i.app_id, i.device_key, i.kind, prev.value, i.value FROM incoming i
        JOIN LATERAL (SELECT d.value FROM device_identifiers d
                      WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind
                      ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
-       WHERE NOT EXISTS (SELECT 1 FROM device_identifiers d
+       WHERE i.first AND NOT EXISTS (SELECT 1 FROM device_identifiers d
                          WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind AND d.value = i.value)
+       UNION ALL
+       SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
        RETURNING 1
      ), idents AS (
        INSERT INTO device_identifiers (app_id, device_key, kind, value)
        SELECT app_id, device_key, kind, value FROM incoming
-       ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now() RETURNING 1
+       ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()
+         -- last_seen_at has minute precision: a hot device does not rewrite its identifiers on every record.
+         WHERE device_identifiers.last_seen_at < now() - interval '1 minute'
+       RETURNING 1
      )
      SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`,
     [
@@ -207,7 +267,7 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
       inputs.map((i) => i.appId),
       inputs.map((i) => i.deviceKey),
       inputs.map((i) => i.recordTimeMs),
-      inputs.map((i) => i.kind === 'session'),
+      inputs.map((i) => i.sessAt),
       inputs.map((i) => i.consent.limitDataSharing ?? null),
       inputs.map((i) => i.consent.attStatus ?? null),
       inputs.map((i) => i.consent.limitAdTracking ?? null),
@@ -215,6 +275,12 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
       ids.map((x) => x.i.deviceKey),
       ids.map((x) => x.kind),
       ids.map((x) => x.value),
+      ids.map((x) => x.first),
+      batchChanges.map((c) => c.i.appId),
+      batchChanges.map((c) => c.i.deviceKey),
+      batchChanges.map((c) => c.kind),
+      batchChanges.map((c) => c.old),
+      batchChanges.map((c) => c.value),
     ],
   );
 }

@@ -49,8 +49,8 @@ const EVENTS_PER_DEVICE = 9;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function spawnNode(cwd: string, script: string, extra: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+function spawnNode(cwd: string, script: string, extra: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: `${ROOT}${cwd}`,
     env: { ...env, ...extra },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -204,17 +204,26 @@ async function main(): Promise<void> {
     };
     for (let i = 1; i <= WORKERS; i++)
       children.push(
-        spawnNode('services/worker', 'src/server.ts', {
-          KAFKA_BROKERS: BROKERS.join(','),
-          DATABASE_URL,
-          DATABASE_SCHEMA: RUN,
-          TOPIC_PREFIX: `${RUN}.`,
-          WORKER_ID: `${RUN}-w${i}`,
-          WORKER_GROUP_ID: `${RUN}-workers`,
-          OPS_PORT: '0',
-          LOG_LEVEL: 'warn',
-          SINGULAR_BASE_URL: `${SANDBOX}/singular`,
-        }),
+        spawnNode(
+          'services/worker',
+          'src/server.ts',
+          {
+            KAFKA_BROKERS: BROKERS.join(','),
+            DATABASE_URL,
+            DATABASE_SCHEMA: RUN,
+            TOPIC_PREFIX: `${RUN}.`,
+            WORKER_ID: `${RUN}-w${i}`,
+            WORKER_GROUP_ID: `${RUN}-workers`,
+            OPS_PORT: String(9490 + i),
+            OPS_HOST: '127.0.0.1',
+            LOG_LEVEL: 'warn',
+            SINGULAR_BASE_URL: `${SANDBOX}/singular`,
+          },
+          // e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the worker.
+          (env.BENCH_WORKER_NODE_ARGS ?? '')
+            .split(' ')
+            .filter(Boolean),
+        ),
       );
     // Warm-up: the group forms and every path is compiled before measuring.
     let device = 1;
@@ -254,6 +263,11 @@ async function main(): Promise<void> {
         `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
           `pipeline p99 at ${RATE}/s: ${ps.p99} ms (target < 50 ms)`,
       );
+
+    // Where the worker spent its Postgres time (group-commit batches).
+    const metricsText = await (await request('http://127.0.0.1:9491/metrics')).body.text();
+    for (const line of metricsText.split('\n'))
+      if (/^s2s_worker_db_batch_(size|seconds)_(sum|count)/.test(line)) console.log(line.replace(/,?worker="[^"]*"/, ''));
 
     await producer.disconnect();
     await client.close();

@@ -15,7 +15,13 @@ export interface Batcher<I, O> {
 
 export function createBatcher<I, O>(
   run: (items: I[]) => Promise<O[]>,
-  o: { maxBatch?: number; concurrency?: number; key?: (item: I) => string } = {},
+  o: {
+    maxBatch?: number;
+    concurrency?: number;
+    key?: (item: I) => string;
+    /** Called after each batch with its size and duration (metrics). */
+    observe?: (size: number, ms: number) => void;
+  } = {},
 ): Batcher<I, O> {
   const maxBatch = o.maxBatch ?? 500;
   const concurrency = o.concurrency ?? 2;
@@ -39,6 +45,7 @@ export function createBatcher<I, O>(
       }
       queue = rest;
       inFlight++;
+      const t0 = performance.now();
       run(batch.map((b) => b.item))
         .then(
           (out) => {
@@ -51,6 +58,7 @@ export function createBatcher<I, O>(
           },
         )
         .finally(() => {
+          o.observe?.(batch.length, performance.now() - t0);
           inFlight--;
           if (queue.length > 0) schedule();
         });

@@ -55,7 +55,7 @@ export const WorkerEnv = z
      */
     IN_DOUBT_POLICY: z.enum(['hold', 'resend']).default('hold'),
     /** Lanes running at once, per partner, in this worker. */
-    LANE_CONCURRENCY: envInt(64, 1, 10_000),
+    LANE_CONCURRENCY: envInt(256, 1, 10_000),
     /** Records handed out and not finished, per partition (backpressure on fetching). */
     MAX_IN_FLIGHT_PER_PARTITION: envInt(1_000, 1, 100_000),
     /** Partitions processed concurrently by kafkajs. */

@@ -56,6 +56,20 @@ export function createMetrics(workerId: string, { defaults = false } = {}) {
       labelNames: ['partner'],
       registers,
     }),
+    dbBatchSize: new Histogram({
+      name: 's2s_worker_db_batch_size',
+      help: 'Records per group-committed Postgres batch',
+      labelNames: ['kind'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers,
+    }),
+    dbBatchSeconds: new Histogram({
+      name: 's2s_worker_db_batch_seconds',
+      help: 'Duration of group-committed Postgres batches',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
     duplicates: new Counter({
       name: 's2s_worker_duplicates_total',
       help: 'Records suppressed by the ledger (client retries, redeliveries, replays)',

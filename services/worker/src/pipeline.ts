@@ -15,11 +15,19 @@ import type { DeviceState, IntakeInput, IntakeResult, NewLedgerRow } from '@s2s/
 import { finishDeadLetter } from './lanes/finish.js';
 import { Lane, type LaneDeps, type LaneItem } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
-import { Abandoned, Semaphore, SerialQueue } from './lanes/serial.js';
+import { Abandoned, Semaphore } from './lanes/serial.js';
 import { identifiersOf, planRecord, type RuleSettings } from './rules.js';
 
+interface IntakeWaiter {
+  item: LaneItem;
+  resolve: (partners: Partner[]) => void;
+  reject: (err: unknown) => void;
+}
+
 class DeviceRuntime {
-  readonly intake = new SerialQueue();
+  /** Records waiting for intake, in offset order; while one intake runs, the next ones gather here. */
+  readonly intakeWaiting: IntakeWaiter[] = [];
+  intakeBusy = false;
   readonly lanes = new Map<Partner, Lane>();
   active = 0;
   constructor(
@@ -38,7 +46,7 @@ class DeviceRuntime {
   }
 
   close(): void {
-    this.intake.close();
+    for (const w of this.intakeWaiting.splice(0)) w.reject(new Abandoned());
     for (const l of this.lanes.values()) l.queue.close();
   }
 }
@@ -65,7 +73,7 @@ class PartitionRuntime {
   sweep(limit: number): void {
     if (this.devices.size <= limit) return;
     for (const [k, d] of this.devices)
-      if (d.active === 0 && !d.intake.size && [...d.lanes.values()].every((l) => l.queue.size === 0 && !l.drainQueued))
+      if (d.active === 0 && !d.intakeBusy && [...d.lanes.values()].every((l) => l.queue.size === 0 && !l.drainQueued))
         this.devices.delete(k);
   }
 
@@ -75,7 +83,12 @@ class PartitionRuntime {
   }
 }
 
-export type IntakeFn = (input: IntakeInput, plan: (device: DeviceState) => NewLedgerRow[]) => Promise<IntakeResult>;
+export interface IntakeJob {
+  input: IntakeInput;
+  plan: (device: DeviceState) => NewLedgerRow[];
+}
+/** Plans one device's records, in order (`devices.intake` one by one, or the group-committed batch). */
+export type IntakeFn = (jobs: IntakeJob[]) => Promise<IntakeResult[]>;
 
 export interface PipelineOptions {
   deps: LaneDeps;
@@ -120,29 +133,78 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     }
   }
 
-  async function intake(item: LaneItem): Promise<Partner[]> {
-    const m = item.message;
-    const app = await deps.apps.get(m.appId);
-    if (!app) {
-      const lane = new Lane({ appId: m.appId, deviceKey: m.deviceKey, partner: 'singular' }, item.partition);
-      await finishDeadLetter(deps, lane, item, { reason: 'unknown_app', detail: `no app ${m.appId}`, attempts: 0, owner: null });
-      return [];
+  /** Plans a device's gathered records in one go; unknown apps go to the DLQ. Returns each record's partners. */
+  async function intakeMany(items: LaneItem[]): Promise<Partner[][]> {
+    const out: Partner[][] = items.map(() => []);
+    const jobs: IntakeJob[] = [];
+    const index: number[] = [];
+    for (const [k, item] of items.entries()) {
+      const m = item.message;
+      const app = await deps.apps.get(m.appId);
+      if (!app) {
+        const lane = new Lane({ appId: m.appId, deviceKey: m.deviceKey, partner: 'singular' }, item.partition);
+        await finishDeadLetter(deps, lane, item, {
+          reason: 'unknown_app',
+          detail: `no app ${m.appId}`,
+          attempts: 0,
+          owner: null,
+        });
+        await Promise.all(item.replies);
+        continue;
+      }
+      const r = m.record;
+      jobs.push({
+        input: {
+          appId: m.appId,
+          deviceKey: m.deviceKey,
+          idemKey: m.idempotencyKey,
+          platform: r.platform,
+          kind: m.kind,
+          recordTimeMs: r.timestampMs ?? m.receivedAtMs,
+          identifiers: identifiersOf(m),
+          consent: { limitDataSharing: r.limitDataSharing, attStatus: r.attStatus, limitAdTracking: r.limitAdTracking },
+        },
+        plan: (device) => planRecord(m, app, device, o.rules),
+      });
+      index.push(k);
     }
-    const r = m.record;
-    const result = await o.intake(
-      {
-        appId: m.appId,
-        deviceKey: m.deviceKey,
-        idemKey: m.idempotencyKey,
-        platform: r.platform,
-        kind: m.kind,
-        recordTimeMs: r.timestampMs ?? m.receivedAtMs,
-        identifiers: identifiersOf(m),
-        consent: { limitDataSharing: r.limitDataSharing, attStatus: r.attStatus, limitAdTracking: r.limitAdTracking },
-      },
-      (device) => planRecord(m, app, device, o.rules),
-    );
-    return result.rows.map((row) => row.partner);
+    if (jobs.length > 0) {
+      const results = await o.intake(jobs);
+      results.forEach((result, j) => {
+        out[index[j] as number] = result.rows.map((row) => row.partner);
+      });
+    }
+    return out;
+  }
+
+  /** Queues a record for its device's intake; records that gather while one runs go together next. */
+  function intakeOf(rt: PartitionRuntime, dev: DeviceRuntime, item: LaneItem): Promise<Partner[]> {
+    return new Promise((resolve, reject) => {
+      if (rt.closed) return reject(new Abandoned());
+      dev.intakeWaiting.push({ item, resolve, reject });
+      void pump(rt, dev);
+    });
+  }
+
+  async function pump(rt: PartitionRuntime, dev: DeviceRuntime): Promise<void> {
+    if (dev.intakeBusy) return;
+    dev.intakeBusy = true;
+    try {
+      while (dev.intakeWaiting.length > 0) {
+        const waiters = dev.intakeWaiting.splice(0, 100);
+        try {
+          const partners = await persist(rt, 'intake', () => intakeMany(waiters.map((w) => w.item)));
+          // Resolved in offset order: the records enter their lanes in that order.
+          waiters.forEach((w, i) => {
+            w.resolve(partners[i] ?? []);
+          });
+        } catch (err) {
+          for (const w of waiters) w.reject(err);
+        }
+      }
+    } finally {
+      dev.intakeBusy = false;
+    }
   }
 
   async function undecodable(record: ConsumedRecord, err: unknown): Promise<void> {
@@ -182,17 +244,20 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         originalSchema: record.headers[SCHEMA_HEADER] ?? '',
         partition: record.partition,
         redriveToken: record.headers[REDRIVE_HEADER],
+        replies: [],
       };
       const dev = rt.device(message.appId, message.deviceKey);
       dev.active++;
       try {
-        const partners = await dev.intake.run(() => persist(rt, 'intake', () => intake(item)));
+        const partners = await intakeOf(rt, dev, item);
         await Promise.all(
           partners.map((partner) => {
             const lane = dev.lane(partner);
             return lane.queue.run(() => sems[partner].use(() => persist(rt, 'lane task', () => runItem(deps, lane, item))));
           }),
         );
+        // Finished only once every reply of the record is on s2s.replies.
+        await Promise.all(item.replies);
       } catch (err) {
         if (!(err instanceof Abandoned)) throw err;
       } finally {

@@ -59,11 +59,22 @@ export function createPublisher(o: {
 
   return {
     async reply(reply) {
-      await o.producer.send(o.topics.replies, {
-        key: reply.deviceKey,
-        value: encodeReply(reply),
-        headers: { [SCHEMA_HEADER]: REPLY_SCHEMA_FINGERPRINT },
-      });
+      const value = encodeReply(reply);
+      // Kept until Kafka takes it (a repeat after an unclear failure is harmless: same reply, same key).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await o.producer.send(o.topics.replies, {
+            key: reply.deviceKey,
+            value,
+            headers: { [SCHEMA_HEADER]: REPLY_SCHEMA_FINGERPRINT },
+          });
+          break;
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          log.warn({ err, attempt, requestId: reply.requestId }, 'reply not acknowledged by Kafka: retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+        }
+      }
       o.metrics.records.inc({ outcome: reply.outcome, partner: reply.partner });
     },
     async deadLetter(letter) {

@@ -16,10 +16,7 @@ import {
   createPool,
   createResendWindows,
   createWorkerBatches,
-  type DeviceState,
   type FinishItem,
-  type IntakeInput,
-  type NewLedgerRow,
   type Pool,
   type ResendWindow,
 } from '@s2s/store';
@@ -31,7 +28,7 @@ import { startWatchdog } from './liveness.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type OpsServer, startOpsServer } from './ops.js';
 import { createPartnerCaller, type PartnerCaller } from './partners.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import { createPipeline, type IntakeJob, type Pipeline } from './pipeline.js';
 import { createPublisher } from './publisher.js';
 import { type Scheduler, startScheduler } from './scheduler.js';
 
@@ -103,17 +100,34 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   };
 
   const wb = createWorkerBatches(pool);
+  const observe = (kind: string) => (size: number, ms: number) => {
+    metrics.dbBatchSize.observe({ kind }, size);
+    metrics.dbBatchSeconds.observe({ kind }, ms / 1000);
+  };
   const leaseMs = config.PARTNER_TIMEOUT_MS + config.LEASE_MARGIN_MS;
-  type IntakeJob = { input: IntakeInput; plan: (device: DeviceState) => NewLedgerRow[] };
   const intakeBatch = createBatcher(
-    (jobs: IntakeJob[]) => {
+    (devices: IntakeJob[][]) => {
+      const jobs = devices.flat();
       const plans = new Map(jobs.map((j) => [j.input, j.plan]));
-      return wb.intake(
-        jobs.map((j) => j.input),
-        (input, device) => (plans.get(input) as IntakeJob['plan'])(device),
-      );
+      return wb
+        .intake(
+          jobs.map((j) => j.input),
+          (input, device) => (plans.get(input) as IntakeJob['plan'])(device),
+        )
+        .then((results) => {
+          let at = 0;
+          return devices.map((d) => {
+            at += d.length;
+            return results.slice(at - d.length, at);
+          });
+        });
     },
-    { maxBatch: 200, concurrency: 2, key: (j) => `${j.input.appId}\u0000${j.input.deviceKey}` },
+    {
+      maxBatch: 200,
+      concurrency: 3,
+      observe: observe('intake'),
+      key: (d) => `${d[0]?.input.appId}\u0000${d[0]?.input.deviceKey}`,
+    },
   );
   const deps: LaneDeps = {
     pool,
@@ -131,12 +145,14 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     batches: {
       claim: createBatcher((items: ClaimItem[]) => wb.claimReady(items, leaseMs), {
         maxBatch: 500,
-        concurrency: 2,
+        concurrency: 3,
+        observe: observe('claim'),
         key: (i) => `${i.appId}\u0000${i.partner}\u0000${i.idemKey}`,
       }),
       finish: createBatcher((items: FinishItem[]) => wb.finish(items), {
         maxBatch: 500,
-        concurrency: 2,
+        concurrency: 3,
+        observe: observe('finish'),
         key: (i) => `${i.reply.requestId}\u0000${i.partner}`,
       }),
     },
@@ -157,7 +173,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   };
   const pipeline = createPipeline({
     deps,
-    intake: (input, plan) => intakeBatch.submit({ input, plan }),
+    intake: (jobs) => intakeBatch.submit(jobs),
     rules: { sessionTimeoutMs: config.SESSION_TIMEOUT_S * 1000 },
     laneConcurrency: config.LANE_CONCURRENCY,
   });
@@ -179,6 +195,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     noSessionTimeoutMs: deps.settings.noSessionTimeoutMs,
     metrics,
     logger,
+    sweep: { ledger, publisher, olderThanMs: 60_000 },
   });
 
   let stopping = false;

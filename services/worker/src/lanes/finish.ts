@@ -50,6 +50,15 @@ async function durably(deps: LaneDeps, what: string, fn: (db: PoolClient) => Pro
   }
 }
 
+/**
+ * Queues the reply on the producer without holding the lane: the next record of the lane may start
+ * while Kafka acknowledges this one. The record counts as finished (for the commit) only once its
+ * replies are acknowledged: the pipeline awaits `item.replies`.
+ */
+export function publishLater(deps: LaneDeps, item: LaneItem, reply: ReplyMessage): void {
+  item.replies.push(deps.publisher.reply(reply));
+}
+
 /** A final transition through the group-committed batch, retried like `durably`. */
 async function finishBatched(deps: LaneDeps, item: FinishItem): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -91,7 +100,7 @@ export async function finishForwarded(
   });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
   if (lane.key.partner === 'singular' && item.message.kind === 'session') lane.sessionForwarded = true;
-  await deps.publisher.reply(reply);
+  publishLater(deps, item, reply);
   deps.publisher.acked(keyOf(lane, item));
 }
 
@@ -147,7 +156,7 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
       parkedSeq: item.parked?.seq,
     });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  await deps.publisher.reply(reply);
+  publishLater(deps, item, reply);
 }
 
 /** A decided non-call (session timeout): suppressed with its reason. */
@@ -164,7 +173,7 @@ export async function finishSkipped(deps: LaneDeps, lane: Lane, item: LaneItem, 
     parkedSeq: item.parked?.seq,
   });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  await deps.publisher.reply(reply);
+  publishLater(deps, item, reply);
 }
 
 /**
@@ -201,6 +210,6 @@ export async function parkItem(
   if (laneDelay) lane.retryParked = true;
   if (!item.parked) {
     lane.waiting++;
-    await deps.publisher.reply(reply);
+    publishLater(deps, item, reply);
   }
 }

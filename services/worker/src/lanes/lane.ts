@@ -65,6 +65,8 @@ export interface LaneItem {
   partition: number;
   /** Header `s2s-redrive`: a DLQ re-drive the ledger honours once. */
   redriveToken: string | undefined;
+  /** Replies queued on the producer for this record; it is finished once they are acknowledged. */
+  replies: Promise<void>[];
   /** Set when the item was read back from the lane's parked records. */
   parked?: { seq: number; parkedForMs: number };
 }

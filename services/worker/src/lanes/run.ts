@@ -62,6 +62,16 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
  * a call keeps failing (parked again, later), or an event must go on waiting for its session.
  */
 export async function drainLane(deps: LaneDeps, lane: Lane): Promise<void> {
+  const drained: LaneItem[] = [];
+  try {
+    await drainParked(deps, lane, drained);
+  } finally {
+    // Parked records are no longer in Kafka: their replies must be out before the drain ends.
+    await Promise.all(drained.flatMap((i) => i.replies));
+  }
+}
+
+async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Promise<void> {
   await lane.load(deps);
   for (;;) {
     const records = await deps.parking.list(lane.key, 100);
@@ -79,7 +89,9 @@ export async function drainLane(deps: LaneDeps, lane: Lane): Promise<void> {
         partition: rec.partition,
         redriveToken: undefined,
         parked: { seq: rec.seq, parkedForMs: rec.parkedForMs },
+        replies: [],
       };
+      drained.push(item);
       if ((await settle(deps, lane, item)) === 'done') {
         await deps.parking.remove(rec.seq);
         lane.waiting = Math.max(0, lane.waiting - 1);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { RelayError } from '@s2s/contracts';
 import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor } from '@s2s/store';
 import { classify, type Failure } from '../partners.js';
-import { finishDeadLetter, finishForwarded, finishSkipped, replyFor } from './finish.js';
+import { finishDeadLetter, finishForwarded, finishSkipped, publishLater, replyFor } from './finish.js';
 import type { Lane, LaneDeps, LaneItem } from './lane.js';
 
 const keyOf = (lane: Lane, item: LaneItem) => ({
@@ -81,7 +81,7 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
   deps.metrics.duplicates.inc({ partner: lane.key.partner });
   if (row.requestId === item.message.requestId) {
     if (row.state === 'acked' || row.reply === null) return;
-    await deps.publisher.reply(row.reply);
+    publishLater(deps, item, row.reply);
     if (row.state === 'sent') deps.publisher.acked(keyOf(lane, item));
     return;
   }
@@ -93,7 +93,7 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
     atMs: deps.now(),
   });
   await deps.outcomes.record(reply);
-  await deps.publisher.reply(reply);
+  publishLater(deps, item, reply);
 }
 
 export type SendResult = { kind: 'finished' } | { kind: 'failing'; error: string };
