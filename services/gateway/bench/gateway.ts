@@ -8,9 +8,16 @@
  * a new device (iOS and Android sessions, events), so every gateway request is a new intake row and a
  * new Kafka record. Prints req/s, p50/p99 for both, their ratio (target ≥ 0.5), the Postgres claim
  * round trip and produce latency from the gateway's own metrics, and checks that every 2xx is in Kafka.
+ *
+ * Fairness: both servers are plain `node --import tsx` processes (no wrapper), each gets the same
+ * BENCH_WARMUP_S (2) of unmeasured load first (JIT, pools, caches), and the CPU each server process
+ * used per answered request (/proc, user + system) is printed: on a shared 2-core machine req/s moves
+ * with whatever else runs, CPU per request much less. autocannon runs in this process, which does
+ * nothing else while it drives the load.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createKafka, ensureTopics, topicNames } from '@s2s/bus';
@@ -21,9 +28,9 @@ import autocannon from 'autocannon';
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
+const WARMUP = Number(env.BENCH_WARMUP_S ?? 2);
 const BROKERS = env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const TSX = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
 const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 
@@ -56,7 +63,7 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Distinct realistic records: a new device per request, sessions and events of both platforms. */
+/** Distinct realistic records: a new device per request (warm-up included), sessions and events of both platforms. */
 function bodies(appId: string) {
   let n = 0;
   return () => {
@@ -69,12 +76,24 @@ function bodies(appId: string) {
   };
 }
 
-async function load(name: string, port: number, apiKey: string, appId: string): Promise<autocannon.Result> {
-  const next = bodies(appId);
-  const result = await autocannon({
+/** CPU seconds (user + system, all threads) a process has used so far; undefined off Linux. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+const next = bodies('bench');
+
+function drive(port: number, apiKey: string, duration: number): Promise<autocannon.Result> {
+  return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
-    duration: DURATION,
+    duration,
     requests: [
       {
         method: 'POST',
@@ -86,8 +105,20 @@ async function load(name: string, port: number, apiKey: string, appId: string): 
       },
     ],
   });
+}
+
+async function load(name: string, port: number, apiKey: string, server: ChildProcess): Promise<autocannon.Result> {
+  if (WARMUP > 0) await drive(port, apiKey, WARMUP);
+  const cpuBefore = cpuSeconds(server.pid);
+  const result = await drive(port, apiKey, DURATION);
+  const cpuAfter = cpuSeconds(server.pid);
+  const answered = result['2xx'] + result.non2xx;
+  const cpu =
+    cpuBefore !== undefined && cpuAfter !== undefined && answered > 0
+      ? `   cpu ${(((cpuAfter - cpuBefore) / answered) * 1e6).toFixed(0)} µs/req (${(((cpuAfter - cpuBefore) / DURATION) * 100).toFixed(0)} % of a core)`
+      : '';
   console.log(
-    `${name.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms   ` +
+    `${name.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms${cpu}   ` +
       `2xx ${result['2xx']}  non-2xx ${result.non2xx}  errors ${result.errors}  timeouts ${result.timeouts}`,
   );
   return result;
@@ -117,7 +148,11 @@ try {
   const { apiKey } = await createAppsRepo(pool).upsert({ id: 'bench', singularSdkKey: 'bench-sdk-key' });
 
   const [barePort, gatewayPort] = [await freePort(), await freePort()];
-  const bare = spawn(TSX, ['bench/bare.ts'], { cwd: HERE, env: { ...env, PORT: String(barePort) }, stdio: 'inherit' });
+  const bare = spawn(process.execPath, ['--import', TSX_LOADER, 'bench/bare.ts'], {
+    cwd: HERE,
+    env: { ...env, PORT: String(barePort) },
+    stdio: 'inherit',
+  });
   children.push(bare);
   const { ADMIN_KEY: _noOps, ...inherited } = env;
   // BENCH_PROFILE=1: a V8 CPU profile of the gateway in bench/out/ (open it in Chrome DevTools).
@@ -142,9 +177,11 @@ try {
   await waitReady(`http://127.0.0.1:${barePort}/`, bare);
   await waitReady(`http://127.0.0.1:${gatewayPort}/readyz`, gateway);
 
-  console.log(`gateway benchmark: ${DURATION} s each, ${CONNECTIONS} connections, loopback, kafka ${BROKERS}`);
-  const b = await load('bare', barePort, apiKey, 'bench');
-  const g = await load('gateway', gatewayPort, apiKey, 'bench');
+  console.log(
+    `gateway benchmark: ${DURATION} s each after ${WARMUP} s of warm-up, ${CONNECTIONS} connections, loopback, kafka ${BROKERS}`,
+  );
+  const b = await load('bare', barePort, apiKey, bare);
+  const g = await load('gateway', gatewayPort, apiKey, gateway);
   const ratio = g.requests.average / b.requests.average;
   console.log(`ratio    ${ratio.toFixed(2)} (gateway / bare; target ≥ 0.50)`);
 
