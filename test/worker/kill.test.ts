@@ -3,29 +3,29 @@
  * killed with SIGKILL mid-stream three times and restarted: every record reaches the sandbox, each
  * device in order, and nothing twice except calls the ledger counted as in doubt.
  */
-import type { ChildProcess } from 'node:child_process';
 import { groupLag } from '@s2s/bus';
 import { exampleAndroidSession, exampleEvent } from '@s2s/contracts';
 import { createLedger } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueId, waitFor } from '../support/index.js';
-import { APP_ID, createHarness, type Harness, ingest, spawnWorker } from './support.js';
+import {
+  APP_ID,
+  createHarness,
+  type Harness,
+  ingest,
+  singularByDevice,
+  startWorkerProcess,
+  type WorkerProcess,
+} from './support.js';
 
 const DEVICES = 300;
 const EVENTS = 9;
 const KILLS = 3;
 const LANE_CONCURRENCY = 16;
 
-interface Child {
-  proc: ChildProcess;
-  id: string;
-  output: string[];
-  exited: Promise<number | null>;
-}
-
 describe('worker: two processes, one killed repeatedly mid-stream', () => {
   let h: Harness;
-  const children: Child[] = [];
+  const children: WorkerProcess[] = [];
   beforeAll(async () => {
     h = await createHarness();
   });
@@ -34,21 +34,8 @@ describe('worker: two processes, one killed repeatedly mid-stream', () => {
     await h?.cleanup();
   });
 
-  const start = (id: string): Child => {
-    const proc = spawnWorker(
-      h.env({
-        WORKER_ID: id,
-        LOG_LEVEL: 'warn',
-        IN_DOUBT_POLICY: 'resend',
-        LANE_CONCURRENCY: String(LANE_CONCURRENCY),
-        DATABASE_POOL_MAX: '6',
-      }),
-    );
-    const output: string[] = [];
-    proc.stderr?.on('data', (b: Buffer) => output.push(...b.toString().split('\n').slice(-20)));
-    proc.stdout?.on('data', (b: Buffer) => output.push(...b.toString().split('\n').slice(-20)));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-    const child = { proc, id, output, exited };
+  const start = (id: string): WorkerProcess => {
+    const child = startWorkerProcess(h, id, { IN_DOUBT_POLICY: 'resend', LANE_CONCURRENCY: String(LANE_CONCURRENCY) });
     children.push(child);
     return child;
   };
@@ -84,7 +71,7 @@ describe('worker: two processes, one killed repeatedly mid-stream', () => {
         },
         { what: `progress before kill ${k + 1}`, timeoutMs: 60_000 },
       );
-      const victim = live[k % 2] as Child;
+      const victim = live[k % 2] as WorkerProcess;
       // Kill while the victim holds leases: calls of its own are in flight.
       await waitFor(
         async () =>
@@ -122,13 +109,7 @@ describe('worker: two processes, one killed repeatedly mid-stream', () => {
     expect(calls.filter((e) => e.duplicate).length).toBeLessThanOrEqual(inDoubt);
 
     // Per device, in order: launch, then ev_1..ev_9 (an in-doubt resend sits right after its original).
-    const byDevice = new Map<string, string[]>();
-    for (const e of calls.filter((c) => c.partner === 'singular')) {
-      const list = byDevice.get(e.deviceKey ?? '?') ?? [];
-      const name = e.path.endsWith('/launch') ? 'launch' : (e.query.n ?? '?');
-      if (list.at(-1) !== name) list.push(name);
-      byDevice.set(e.deviceKey ?? '?', list);
-    }
+    const byDevice = singularByDevice(calls);
     expect(byDevice.size).toBe(DEVICES);
     const want = ['launch', ...Array.from({ length: EVENTS }, (_, i) => `ev_${i + 1}`)];
     for (const [, seq] of byDevice) expect(seq).toEqual(want);

@@ -205,3 +205,37 @@ export function spawnWorker(env: Record<string, string>): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
+
+export interface WorkerProcess {
+  proc: ChildProcess;
+  id: string;
+  /** The last lines it wrote (for a failing test's message). */
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+/** A worker process of this harness (server.ts under tsx), with its last output kept. */
+export function startWorkerProcess(h: Harness, id: string, env: Record<string, string> = {}): WorkerProcess {
+  const proc = spawnWorker(h.env({ WORKER_ID: id, LOG_LEVEL: 'warn', DATABASE_POOL_MAX: '6', ...env }));
+  const output: string[] = [];
+  const keep = (b: Buffer) => {
+    output.push(...b.toString().split('\n').filter(Boolean));
+    output.splice(0, Math.max(0, output.length - 30));
+  };
+  proc.stderr?.on('data', keep);
+  proc.stdout?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, id, output, exited };
+}
+
+/** Per device, the Singular calls in arrival order (`launch` or the event name), a repeat right after its original folded. */
+export function singularByDevice(entries: RequestLogEntry[]): Map<string, string[]> {
+  const byDevice = new Map<string, string[]>();
+  for (const e of entries.filter((c) => c.partner === 'singular')) {
+    const list = byDevice.get(e.deviceKey ?? '?') ?? [];
+    const name = e.path.endsWith('/launch') ? 'launch' : (e.query.n ?? '?');
+    if (list.at(-1) !== name) list.push(name);
+    byDevice.set(e.deviceKey ?? '?', list);
+  }
+  return byDevice;
+}

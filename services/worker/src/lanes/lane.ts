@@ -87,6 +87,17 @@ export class Lane {
     readonly partition: number,
   ) {}
 
+  /**
+   * Before an event waits for its session: reads whether the session is in after all (another
+   * owner of the partition may have forwarded it after this lane was loaded).
+   */
+  async sessionIsForwarded(deps: LaneDeps): Promise<boolean> {
+    if (this.sessionForwarded) return true;
+    const device = await deps.devices.get(this.key.appId, this.key.deviceKey);
+    this.sessionForwarded = Boolean(device?.sessionForwardedAt);
+    return this.sessionForwarded;
+  }
+
   async load(deps: LaneDeps): Promise<void> {
     const snap = await deps.parking.laneSnapshot(this.key);
     this.retryParked = snap.parked;

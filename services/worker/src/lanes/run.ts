@@ -34,7 +34,7 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
   // Hot path (nothing waits in the lane): `send` claims the row directly and settles only if it is
   // not ready. Otherwise settle first, so that a record already finished is never parked again.
   const mustWait = lane.waiting > 0 || (isSingularEvent(lane, item) && !lane.sessionForwarded);
-  if (mustWait && (await settle(deps, lane, item)) === 'done') return;
+  if (mustWait && (await settle(deps, lane, item)) === 'done') return drainIfReleased(deps, lane);
 
   if (lane.waiting > 0) {
     const sessionGoesFirst = lane.key.partner === 'singular' && isSession && !lane.retryParked && !lane.sessionForwarded;
@@ -44,7 +44,7 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
       return;
     }
   }
-  if (isSingularEvent(lane, item) && !lane.sessionForwarded) {
+  if (isSingularEvent(lane, item) && !(await lane.sessionIsForwarded(deps))) {
     await parkItem(deps, lane, item, 'awaiting_session');
     return;
   }
@@ -53,7 +53,11 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
     await parkLane(deps, lane, item, r.error);
     return;
   }
-  // The first session is in: release the events that waited for it, in their order.
+  await drainIfReleased(deps, lane);
+}
+
+/** The first session is in (sent now, or found sent by an earlier owner): release the events that waited for it, in order. */
+async function drainIfReleased(deps: LaneDeps, lane: Lane): Promise<void> {
   if (lane.waiting > 0 && lane.sessionForwarded && !lane.retryParked) await drainLane(deps, lane);
 }
 
@@ -97,7 +101,7 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
         lane.waiting = Math.max(0, lane.waiting - 1);
         continue;
       }
-      if (isSingularEvent(lane, item) && !lane.sessionForwarded) {
+      if (isSingularEvent(lane, item) && !(await lane.sessionIsForwarded(deps))) {
         if (rec.parkedForMs >= deps.settings.noSessionTimeoutMs) {
           await finishDeadLetter(deps, lane, item, {
             reason: 'no_session',

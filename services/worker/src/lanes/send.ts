@@ -79,6 +79,9 @@ export async function settle(deps: LaneDeps, lane: Lane, item: LaneItem): Promis
 /** A finished row met again: the same request (a redelivery) gets its reply again if it may be missing; a repeat is suppressed. */
 async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: LedgerRow): Promise<void> {
   deps.metrics.duplicates.inc({ partner: lane.key.partner });
+  // A session an earlier owner forwarded: this lane's events may go.
+  if (lane.key.partner === 'singular' && item.message.kind === 'session' && (row.state === 'sent' || row.state === 'acked'))
+    lane.sessionForwarded = true;
   if (row.requestId === item.message.requestId) {
     if (row.state === 'acked' || row.reply === null) return;
     publishLater(deps, item, row.reply);
