@@ -86,6 +86,8 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
       return;
     }
     for (const rec of records) {
+      // The partition went to another owner (rebalance): it drains the lane from here.
+      if (lane.queue.isClosed) return;
       const item: LaneItem = {
         message: decodeIngest(rec.original, rec.originalSchema),
         original: rec.original,
