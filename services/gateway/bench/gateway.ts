@@ -29,6 +29,10 @@ const env = process.env;
 const DURATION = Number(env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 2);
+/** Requests per second for the gateway run (unset: as fast as it goes). At a fixed rate the batches
+ * (Postgres claims, Kafka requests) have the same sizes in every run, so CPU per request compares
+ * two versions of the code directly, whatever else the machine does. */
+const RATE = env.BENCH_RATE ? Number(env.BENCH_RATE) : undefined;
 const BROKERS = env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
@@ -89,11 +93,12 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 
 const next = bodies('bench');
 
-function drive(port: number, apiKey: string, duration: number): Promise<autocannon.Result> {
+function drive(port: number, apiKey: string, duration: number, rate?: number): Promise<autocannon.Result> {
   return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     duration,
+    ...(rate ? { overallRate: rate } : {}),
     requests: [
       {
         method: 'POST',
@@ -107,10 +112,10 @@ function drive(port: number, apiKey: string, duration: number): Promise<autocann
   });
 }
 
-async function load(name: string, port: number, apiKey: string, server: ChildProcess): Promise<autocannon.Result> {
-  if (WARMUP > 0) await drive(port, apiKey, WARMUP);
+async function load(name: string, port: number, apiKey: string, server: ChildProcess, rate?: number): Promise<autocannon.Result> {
+  if (WARMUP > 0) await drive(port, apiKey, WARMUP, rate);
   const cpuBefore = cpuSeconds(server.pid);
-  const result = await drive(port, apiKey, DURATION);
+  const result = await drive(port, apiKey, DURATION, rate);
   const cpuAfter = cpuSeconds(server.pid);
   const answered = result['2xx'] + result.non2xx;
   const cpu =
@@ -181,7 +186,8 @@ try {
     `gateway benchmark: ${DURATION} s each after ${WARMUP} s of warm-up, ${CONNECTIONS} connections, loopback, kafka ${BROKERS}`,
   );
   const b = await load('bare', barePort, apiKey, bare);
-  const g = await load('gateway', gatewayPort, apiKey, gateway);
+  const g = await load('gateway', gatewayPort, apiKey, gateway, RATE);
+  if (RATE) console.log(`(gateway driven at a fixed ${RATE} req/s: compare its cpu µs/req, not the ratio)`);
   const ratio = g.requests.average / b.requests.average;
   console.log(`ratio    ${ratio.toFixed(2)} (gateway / bare; target ≥ 0.50)`);
 
