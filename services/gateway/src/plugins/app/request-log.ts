@@ -2,6 +2,10 @@
  * One log line per request, written when the answer is sent: reqId (pino binding), method, route,
  * status, latency, app, record request id, device key and outcome. URLs are logged with secret query
  * values redacted (the drop-in routes carry the API key in `a`); headers and bodies are never logged.
+ *
+ * The line is a closed set of scalars built here, so the root logger's path redaction (which costs
+ * ≈ 4 µs a line, a third of the line) could match none of them: it goes through a child without it.
+ * Anything else logged during a request (errors, warnings) keeps the redaction.
  */
 import { redactUrl } from '@s2s/logging';
 import type { FastifyInstance } from 'fastify';
@@ -25,13 +29,15 @@ declare module 'fastify' {
 export default fp(
   async (fastify: FastifyInstance) => {
     fastify.decorateRequest('logFields', null as unknown as LogFields);
+    const lines = fastify.log.child({}, { redact: { paths: [] } });
     fastify.addHook('onRequest', async (request) => {
       request.logFields = {};
     });
     fastify.addHook('onResponse', async (request, reply) => {
       const level = reply.statusCode >= 500 ? 'warn' : 'info';
-      request.log[level](
+      lines[level](
         {
+          reqId: request.id,
           method: request.method,
           url: redactUrl(request.url),
           route: request.routeOptions.url,
