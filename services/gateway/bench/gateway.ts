@@ -80,12 +80,12 @@ function bodies(appId: string) {
   };
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far; undefined off Linux. */
-function cpuSeconds(pid: number | undefined): number | undefined {
+/** CPU seconds (user, system; all threads) a process has used so far; undefined off Linux. */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100)
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // clock ticks (USER_HZ = 100)
   } catch {
     return undefined;
   }
@@ -118,10 +118,13 @@ async function load(name: string, port: number, apiKey: string, server: ChildPro
   const result = await drive(port, apiKey, DURATION, rate);
   const cpuAfter = cpuSeconds(server.pid);
   const answered = result['2xx'] + result.non2xx;
-  const cpu =
-    cpuBefore !== undefined && cpuAfter !== undefined && answered > 0
-      ? `   cpu ${(((cpuAfter - cpuBefore) / answered) * 1e6).toFixed(0)} µs/req (${(((cpuAfter - cpuBefore) / DURATION) * 100).toFixed(0)} % of a core)`
-      : '';
+  const perReq = (seconds: number) => ((seconds / answered) * 1e6).toFixed(0);
+  let cpu = '';
+  if (cpuBefore && cpuAfter && answered > 0) {
+    const user = cpuAfter.user - cpuBefore.user;
+    const system = cpuAfter.system - cpuBefore.system;
+    cpu = `   cpu ${perReq(user + system)} µs/req (user ${perReq(user)}, sys ${perReq(system)}; ${(((user + system) / DURATION) * 100).toFixed(0)} % of a core)`;
+  }
   console.log(
     `${name.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms${cpu}   ` +
       `2xx ${result['2xx']}  non-2xx ${result.non2xx}  errors ${result.errors}  timeouts ${result.timeouts}`,
