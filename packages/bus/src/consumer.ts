@@ -32,10 +32,11 @@ export interface ConsumedRecord {
 
 export interface OrderedConsumerHandlers {
   /**
-   * Takes one record; resolves when it is finished. Must not reject: a rejected record stays
+   * Takes one record; resolves when it is finished, or with `false` when it was abandoned (left for
+   * the next owner: it is never counted as finished). Must not reject: a rejected record stays
    * unfinished, its partition's commit stops there and the stall watchdog takes over.
    */
-  handle(record: ConsumedRecord, ctx: { generation: number }): Promise<void>;
+  handle(record: ConsumedRecord, ctx: { generation: number }): Promise<undefined | false>;
   /** After each (re)join: the partitions now owned, under a new generation; older generations' work is stale. */
   assigned?(partitions: number[], generation: number): void;
 }
@@ -78,8 +79,12 @@ export interface ConsumerStats {
 
 export interface OrderedConsumer {
   start(handlers: OrderedConsumerHandlers): Promise<void>;
-  /** Stops taking records, waits up to `drainMs` for in-flight ones, commits, leaves the group. */
-  stop(drainMs?: number): Promise<void>;
+  /**
+   * Stops taking records, lets the handler wind down (`drain`: e.g. finish running work and abandon
+   * queued work; default: wait for every record handed out), at most `drainMs`, commits the
+   * finished prefix, leaves the group. Unfinished records go to the next owner.
+   */
+  stop(o?: { drain?: () => Promise<void>; drainMs?: number }): Promise<void>;
   /** Commits every owned partition's watermark now. */
   commit(): Promise<void>;
   ownedPartitions(): number[];
@@ -209,7 +214,9 @@ export function createOrderedConsumer(o: OrderedConsumerOptions): OrderedConsume
               timestampMs: Number(m.timestamp),
             };
             h.handle(record, { generation: gen }).then(
-              () => wm.finish(offset),
+              (done) => {
+                if (done !== false) wm.finish(offset);
+              },
               (err) => log?.error({ err, partition, offset }, 'record handler failed: the partition stops committing here'),
             );
             resolveOffset(m.offset);
@@ -221,14 +228,18 @@ export function createOrderedConsumer(o: OrderedConsumerOptions): OrderedConsume
       commitTimer.unref();
     },
 
-    async stop(drainMs = 10_000) {
+    async stop({ drain, drainMs = 10_000 } = {}) {
       if (stopping) return;
       stopping = true;
       wakeAll();
       consumer.pause([{ topic: o.topic }]);
       const deadline = Date.now() + drainMs;
-      while (Date.now() < deadline && [...marks.values()].some((m) => m.inFlight > 0))
-        await new Promise((r) => setTimeout(r, 20));
+      if (drain) await Promise.race([drain(), new Promise((r) => setTimeout(r, drainMs).unref())]);
+      else
+        while (Date.now() < deadline && [...marks.values()].some((m) => m.inFlight > 0))
+          await new Promise((r) => setTimeout(r, 20));
+      // Let the finishes of the last records reach their watermark before the final commit.
+      await new Promise((r) => setImmediate(r));
       clearInterval(commitTimer);
       await commit();
       await consumer.disconnect();

@@ -170,7 +170,10 @@ export function createParking(pool: pg.Pool) {
       await db.query(`DELETE FROM parked_lanes WHERE ${LANE}`, laneArgs(lane));
     },
 
-    /** Lanes of these partitions that are due, or whose oldest record has waited `awaitingMs` for a session. */
+    /**
+     * Lanes of these partitions that are due: parked lanes at their next attempt, and lanes of
+     * records waiting for a session that has come (or that they waited `awaitingMs` for in vain).
+     */
     async dueLanes(partitions: number[], awaitingMs: number, limit = 500): Promise<(LaneKey & { partition: number })[]> {
       if (partitions.length === 0) return [];
       const { rows } = await pool.query<{ app_id: string; device_key: string; partner: Partner; partition: number }>(
@@ -178,7 +181,9 @@ export function createParking(pool: pg.Pool) {
            WHERE partition = ANY($1::int[]) AND next_attempt_at <= clock_timestamp()
          UNION
          SELECT DISTINCT r.app_id, r.device_key, r.partner, r.partition FROM parked_records r
-           WHERE r.partition = ANY($1::int[]) AND r.parked_at < clock_timestamp() - $2 * interval '1 millisecond'
+           LEFT JOIN devices d ON d.app_id = r.app_id AND d.device_key = r.device_key
+           WHERE r.partition = ANY($1::int[])
+             AND (r.parked_at < clock_timestamp() - $2 * interval '1 millisecond' OR d.session_forwarded_at IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM parked_lanes l
                              WHERE l.app_id = r.app_id AND l.device_key = r.device_key AND l.partner = r.partner)
          LIMIT $3`,

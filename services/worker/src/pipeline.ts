@@ -102,11 +102,17 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   assigned(partitions: number[], generation: number): void;
-  handle(record: ConsumedRecord, ctx: { generation: number }): Promise<void>;
+  /** Resolves when the record is finished, or `false` when it was abandoned (partition revoked, stopping). */
+  handle(record: ConsumedRecord, ctx: { generation: number }): Promise<undefined | false>;
   /** Queues a drain of a parked lane (scheduler); ignored when the partition is not owned here. */
   drain(lane: { appId: string; deviceKey: string; partner: Partner; partition: number }): void;
   /** Lanes with queued or running work. */
   activeLanes(): number;
+  /**
+   * Graceful stop: abandons queued work (Kafka gives it to the next owner) and resolves once the
+   * tasks already running (a partner call and its ledger write) have finished.
+   */
+  quiesce(): Promise<void>;
 }
 
 export function createPipeline(o: PipelineOptions): Pipeline {
@@ -118,6 +124,18 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     onside: new Semaphore(o.laneConcurrency),
   };
   let runtimes = new Map<number, PartitionRuntime>();
+  let running = 0;
+  const idle: Array<() => void> = [];
+  /** Counts a task that has started, so that a graceful stop can wait for it. */
+  async function tracked<T>(fn: () => Promise<T>): Promise<T> {
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      if (running === 0) for (const f of idle.splice(0)) f();
+    }
+  }
 
   /** Retries a task through infrastructure failures (Postgres, Kafka) until it succeeds or its partition goes away. */
   async function persist<T>(rt: PartitionRuntime, what: string, fn: () => Promise<T>): Promise<T> {
@@ -193,7 +211,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       while (dev.intakeWaiting.length > 0) {
         const waiters = dev.intakeWaiting.splice(0, 100);
         try {
-          const partners = await persist(rt, 'intake', () => intakeMany(waiters.map((w) => w.item)));
+          const partners = await tracked(() => persist(rt, 'intake', () => intakeMany(waiters.map((w) => w.item))));
           // Resolved in offset order: the records enter their lanes in that order.
           waiters.forEach((w, i) => {
             w.resolve(partners[i] ?? []);
@@ -230,13 +248,17 @@ export function createPipeline(o: PipelineOptions): Pipeline {
 
     async handle(record, { generation }) {
       const rt = runtimes.get(record.partition);
-      if (!rt || rt.generation !== generation) return;
+      if (!rt || rt.generation !== generation) return false;
       let message: IngestMessage;
       try {
         message = decodeIngest(record.value, record.headers[SCHEMA_HEADER]);
       } catch (err) {
-        await persist(rt, 'dead-letter an undecodable record', () => undecodable(record, err)).catch(() => {});
-        return;
+        try {
+          await persist(rt, 'dead-letter an undecodable record', () => undecodable(record, err));
+          return undefined;
+        } catch {
+          return false;
+        }
       }
       const item: LaneItem = {
         message,
@@ -253,13 +275,17 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         await Promise.all(
           partners.map((partner) => {
             const lane = dev.lane(partner);
-            return lane.queue.run(() => sems[partner].use(() => persist(rt, 'lane task', () => runItem(deps, lane, item))));
+            return lane.queue.run(() =>
+              tracked(() => sems[partner].use(() => persist(rt, 'lane task', () => runItem(deps, lane, item)))),
+            );
           }),
         );
         // Finished only once every reply of the record is on s2s.replies.
         await Promise.all(item.replies);
+        return undefined;
       } catch (err) {
         if (!(err instanceof Abandoned)) throw err;
+        return false;
       } finally {
         dev.active--;
         rt.sweep(o.deviceCacheSize ?? 20_000);
@@ -273,13 +299,18 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       if (lane.drainQueued) return;
       lane.drainQueued = true;
       lane.queue
-        .run(() => sems[partner].use(() => persist(rt, 'drain', () => drainLane(deps, lane))))
+        .run(() => tracked(() => sems[partner].use(() => persist(rt, 'drain', () => drainLane(deps, lane)))))
         .catch((err) => {
           if (!(err instanceof Abandoned)) log.error({ err, lane: lane.key }, 'drain failed');
         })
         .finally(() => {
           lane.drainQueued = false;
         });
+    },
+
+    quiesce() {
+      for (const rt of runtimes.values()) rt.close();
+      return running === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve));
     },
 
     activeLanes() {

@@ -49,7 +49,7 @@ export interface Worker {
   readonly scheduler: Scheduler;
   opsPort(): number | undefined;
   start(): Promise<void>;
-  /** Graceful: stops fetching, lets in-flight records finish (up to drainMs), commits, closes. */
+  /** Graceful: stops fetching, lets running calls finish (up to drainMs), abandons queued records, commits, closes. */
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -256,7 +256,8 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       watchdog?.stop();
       for (const t of timers) clearInterval(t);
       await scheduler.stop();
-      await consumer.stop(drainMs).catch((err) => log.warn({ err }, 'consumer stop failed'));
+      // Running calls finish and record their outcome; queued records go to the next owner.
+      await consumer.stop({ drain: () => pipeline.quiesce(), drainMs }).catch((err) => log.warn({ err }, 'consumer stop failed'));
       await publisher.close();
       await producer.disconnect().catch(() => {});
       if (ownsPartners) await partners.close();
