@@ -55,6 +55,8 @@ describe('worker: session first, then events in order', () => {
     );
     expect(finals.map((r) => r.partner)).toEqual(['oath', 'onside', 'singular']);
     expect(finals[1].reply.onside.installationToken).toEqual(expect.any(String));
+    // Every reply names the partners the record goes to (the gateway's Prefer: wait waits for them).
+    for (const r of finals) expect(r.reply.expected).toEqual(['singular', 'oath', 'onside']);
     const { rows } = await h.db.pool.query("SELECT count(*)::int AS n FROM request_outcomes WHERE outcome <> 'forwarded'");
     expect(rows[0].n).toBe(0);
     const onside = await h.sandbox.requests({ partner: 'onside' });

@@ -160,6 +160,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       const m = item.message;
       const app = await deps.apps.get(m.appId);
       if (!app) {
+        item.expected = ['singular'];
         const lane = new Lane({ appId: m.appId, deviceKey: m.deviceKey, partner: 'singular' }, item.partition);
         await finishDeadLetter(deps, lane, item, {
           reason: 'unknown_app',
@@ -267,11 +268,13 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         partition: record.partition,
         redriveToken: record.headers[REDRIVE_HEADER],
         replies: [],
+        expected: [],
       };
       const dev = rt.device(message.appId, message.deviceKey);
       dev.active++;
       try {
         const partners = await intakeOf(rt, dev, item);
+        item.expected = partners;
         await Promise.all(
           partners.map((partner) => {
             const lane = dev.lane(partner);

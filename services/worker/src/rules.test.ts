@@ -63,6 +63,11 @@ describe('partner rules', () => {
     ]);
     const { onside: _o, ...noOnside } = app;
     expect(planRecord(msg(session(), 'session'), noOnside, fresh, S).map((r) => r.partner)).toEqual(['singular', 'oath']);
+    // Onside needs the record's Onside token.
+    expect(planRecord(msg(session({ onside: undefined }), 'session'), app, fresh, S).map((r) => r.partner)).toEqual([
+      'singular',
+      'oath',
+    ]);
   });
 
   it('does not send a session again within the timeout of the last activity, unless it opens a deep link', () => {

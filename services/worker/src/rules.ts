@@ -5,7 +5,8 @@
  * - Singular gets every session and event; a session within the session timeout of the device's
  *   last activity is not sent again (skipped), unless it opens a deep link (`openUri`) or is an install.
  * - The install (first session: the client's `install` flag when given, else "no session seen yet")
- *   also goes to Oath when the app has Oath, and to Onside when the app has Onside and the device is iOS.
+ *   also goes to Oath when the app has Oath, and to Onside when the app has Onside, the device is
+ *   iOS and the record carries its Onside token (`onside.token`, or the app's own `onside.jws`).
  */
 import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { App, DeviceState, NewLedgerRow } from '@s2s/store';
@@ -23,12 +24,17 @@ export function isInstall(m: IngestMessage, device: Pick<DeviceState, 'firstSess
   return m.kind === 'session' && (m.record.install ?? device.firstSessionMs === null);
 }
 
-/** The partners a record goes to (each gets exactly one final outcome). */
+/**
+ * The partners a record goes to (each gets exactly one final outcome; every reply lists them in
+ * `expected`): Singular when the app forwards to Singular; on an install also Oath when set up,
+ * and Onside when enabled, on iOS, for a record that carries its Onside token.
+ */
 export function applicablePartners(m: IngestMessage, app: App, install: boolean): Partner[] {
-  const out: Partner[] = ['singular'];
+  const out: Partner[] = [];
+  if (app.singular) out.push('singular');
   if (m.kind === 'session' && install) {
     if (app.oath) out.push('oath');
-    if (app.onside && m.record.platform === 'iOS') out.push('onside');
+    if (app.onside && m.record.platform === 'iOS' && m.record.onside) out.push('onside');
   }
   return out;
 }

@@ -26,6 +26,7 @@ export function replyFor(
     inDoubt: extra.inDoubt ?? false,
   };
   if (extra.reason) reply.reason = extra.reason;
+  if (item.expected.length > 0) reply.expected = item.expected;
   const a = extra.answers;
   if (a?.singular) reply.singular = a.singular;
   if (a?.oath) reply.oath = a.oath;

@@ -4,7 +4,7 @@
  * lane is first used by this owner and kept current by the lane's own tasks (nothing else writes
  * a lane's rows while its partition is owned here).
  */
-import type { IngestMessage } from '@s2s/contracts';
+import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
 import type {
   ClaimItem,
@@ -65,6 +65,8 @@ export interface LaneItem {
   partition: number;
   /** Header `s2s-redrive`: a DLQ re-drive the ledger honours once. */
   redriveToken: string | undefined;
+  /** The partners the record goes to (from intake): every reply carries them as `expected`. */
+  expected: Partner[];
   /** Replies queued on the producer for this record; it is finished once they are acknowledged. */
   replies: Promise<void>[];
   /** Set when the item was read back from the lane's parked records. */

@@ -96,6 +96,7 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
         redriveToken: undefined,
         parked: { seq: rec.seq, parkedForMs: rec.parkedForMs },
         replies: [],
+        expected: (await deps.ledger.forKey(rec.appId, rec.idemKey)).map((r) => r.partner),
       };
       drained.push(item);
       if ((await settle(deps, lane, item)) === 'done') {
