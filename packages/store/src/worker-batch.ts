@@ -124,8 +124,12 @@ export function createWorkerBatches(pool: pg.Pool) {
       const distinct = [...new Map(inputs.map((i) => [devKey(i), i])).values()];
       return withTransaction(pool, async (db) => {
         const { rows: devices } = await db.query<DeviceRow>(
+          // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
+          // planned again, because its record is redelivered (the Kafka offset moves only after the
+          // record's later, synchronous, transitions, whose WAL flush covers this one).
           `INSERT INTO devices (app_id, device_key, platform)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p) ORDER BY a, d
+           SELECT t.a, t.d, t.p FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p)
+             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY t.a, t.d
            ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
            RETURNING app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs`,
           [distinct.map((i) => i.appId), distinct.map((i) => i.deviceKey), distinct.map((i) => i.platform)],
