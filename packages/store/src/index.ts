@@ -1,4 +1,6 @@
+export * from './app-settings.js';
 export * from './apps.js';
+export * from './consent.js';
 export * from './db.js';
 export * from './demo-app.js';
 export * from './devices.js';
@@ -7,5 +9,8 @@ export * from './ledger.js';
 export * from './migrate.js';
 export * from './outcomes.js';
 export * from './parking.js';
+export * from './postbacks.js';
+export * from './privacy.js';
 export * from './resend.js';
+export * from './retention.js';
 export * from './worker-batch.js';
