@@ -2,9 +2,10 @@
  * The whole gateway as one plugin tree; every dependency comes in through `GatewayDeps`, so tests
  * build it with real Kafka and Postgres and call `app.inject`, and server.ts builds it for real.
  *
- *   plugins/app      request-log → problems → metrics → auth, replies → intake   (our decorators)
+ *   plugins/app      request-log → problems → metrics → auth, replies, privacy → intake   (our decorators)
  *   plugins/external swagger, rate-limit                                          (ecosystem plugins)
- *   routes/          health, docs, records (/v1/*), requests, singular (drop-in), ops (/ops/*)
+ *   routes/          health, docs, records (/v1/*), requests, singular (drop-in), postbacks, ops (/ops/*),
+ *                    admin (/v1/admin/*)
  */
 import type { BatchingProducer, ReplyFeed } from '@s2s/bus';
 import { newRequestId } from '@s2s/contracts';
@@ -16,14 +17,17 @@ import type { Clock } from './intake/service.js';
 import auth from './plugins/app/auth.js';
 import intake from './plugins/app/intake.js';
 import metrics from './plugins/app/metrics.js';
+import privacy from './plugins/app/privacy.js';
 import problems from './plugins/app/problems.js';
 import replies from './plugins/app/replies.js';
 import requestLog from './plugins/app/request-log.js';
 import rateLimit from './plugins/external/rate-limit.js';
 import swagger from './plugins/external/swagger.js';
+import admin from './routes/admin/index.js';
 import docs from './routes/docs/index.js';
 import health from './routes/health/index.js';
 import ops from './routes/ops/index.js';
+import postbacks from './routes/postbacks/index.js';
 import records from './routes/records/index.js';
 import requests from './routes/requests/index.js';
 import singular from './routes/singular/index.js';
@@ -61,6 +65,7 @@ export async function gatewayApp(fastify: FastifyInstance, deps: GatewayDeps) {
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
   });
   await fastify.register(replies, { pool, replyFeed });
+  await fastify.register(privacy, { pool });
   await fastify.register(intake, {
     pool,
     producer,
@@ -74,12 +79,15 @@ export async function gatewayApp(fastify: FastifyInstance, deps: GatewayDeps) {
   await fastify.register(records, { batchMax: config.BATCH_MAX_RECORDS, maxWaitSeconds: config.MAX_WAIT_SECONDS });
   await fastify.register(requests, { retryAfterSeconds: config.RETRY_AFTER_SECONDS });
   await fastify.register(singular, { maxWaitSeconds: config.MAX_WAIT_SECONDS });
+  await fastify.register(postbacks, { retryAfterSeconds: config.RETRY_AFTER_SECONDS });
   if (config.ADMIN_KEY)
     await fastify.register(ops, {
       adminKey: config.ADMIN_KEY,
       sandboxUrl: config.SANDBOX_URL,
       workerOpsUrl: config.WORKER_OPS_URL,
     });
+  if (config.ADMIN_KEY)
+    await fastify.register(admin, { adminKey: config.ADMIN_KEY, retryAfterSeconds: config.RETRY_AFTER_SECONDS });
 }
 
 /** A Fastify instance with the gateway registered (not listening). */

@@ -56,6 +56,12 @@ export const ERRORS = {
     retryable: false,
     fix: 'Send the operator key (ADMIN_KEY) in X-Admin-Key.',
   },
+  POSTBACK_SECRET_INVALID: {
+    status: 401,
+    title: 'Missing or wrong postback secret',
+    retryable: false,
+    fix: "Put the app's postback secret (`s2s-relay apps postback-secret <id>`) in the postback URL's `key` parameter or X-Postback-Secret.",
+  },
   APP_MISMATCH: {
     status: 403,
     title: "The record's appId is not the key's app",
@@ -67,6 +73,12 @@ export const ERRORS = {
     title: 'No such request',
     retryable: false,
     fix: 'Use a requestId this app received from an intake route.',
+  },
+  DEVICE_NOT_FOUND: {
+    status: 404,
+    title: 'No such device',
+    retryable: false,
+    fix: 'Name the device by its device key, kind:value (e.g. idfv:…) or an identifier the device graph knows.',
   },
   ROUTE_NOT_FOUND: {
     status: 404,

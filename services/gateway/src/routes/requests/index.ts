@@ -32,6 +32,11 @@ export default async function requests(fastify: FastifyInstance, { retryAfterSec
               kind: { type: 'string', enum: ['session', 'event'] },
               deviceKey: { type: 'string' },
               acceptedAt: { type: 'string', format: 'date-time' },
+              consent: {
+                type: 'object',
+                description: "the device's latest data-sharing choice (absent when it never said)",
+                properties: { limitDataSharing: { type: 'boolean' }, at: { type: 'string', format: 'date-time' } },
+              },
             },
           },
           '4xx': problemSchema,
@@ -45,8 +50,10 @@ export default async function requests(fastify: FastifyInstance, { retryAfterSec
       if (!UUID.test(id)) throw notFound;
       let row: Awaited<ReturnType<typeof fastify.intakeRepo.get>>;
       let outcomes: Awaited<ReturnType<typeof fastify.outcomes.forRequest>>;
+      let consent: Awaited<ReturnType<typeof fastify.privacy.consent.consentFor>>;
       try {
         [row, outcomes] = await Promise.all([fastify.intakeRepo.get(id), fastify.outcomes.forRequest(id)]);
+        consent = row && row.appId === app.id ? await fastify.privacy.consent.consentFor(app.id, row.deviceKey) : undefined;
       } catch (cause) {
         throw new GatewayError('DATABASE_UNAVAILABLE', 'the request could not be read', { cause, retryAfter: retryAfterSeconds });
       }
@@ -60,6 +67,8 @@ export default async function requests(fastify: FastifyInstance, { retryAfterSec
         acceptedAt: row.acceptedAt.toISOString(),
         status: statusOf(row.produced, replies),
         replies: repliesView(replies),
+        // A device that refused sharing shows it on every record (consent is per device, carried forward).
+        ...(consent ? { consent: { limitDataSharing: consent.limitDataSharing, at: new Date(consent.atMs).toISOString() } } : {}),
       };
     },
   );
