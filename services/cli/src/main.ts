@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import { registerAppsCommands } from './commands/apps.js';
 import { registerDlqCommands } from './commands/dlq.js';
+import { registerPrivacyCommands } from './commands/privacy.js';
 import { registerReplayCommand } from './commands/replay.js';
 import { registerSetupCommand } from './commands/setup.js';
 import { CliError, createContext } from './context.js';
@@ -13,6 +14,7 @@ registerAppsCommands(program, context);
 registerReplayCommand(program, context);
 registerDlqCommands(program, context);
 registerSetupCommand(program, context);
+registerPrivacyCommands(program, context);
 
 try {
   await program.parseAsync(process.argv);

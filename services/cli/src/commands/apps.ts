@@ -4,7 +4,7 @@
  * (API keys, the Singular SDK key, the Oath HMAC key): only key prefixes and which partners are on.
  */
 import { SessionFields } from '@s2s/contracts';
-import { type App, createAppsRepo, ensureDemoApp } from '@s2s/store';
+import { type App, createAppSettings, createAppsRepo, ensureDemoApp } from '@s2s/store';
 import type { Command } from 'commander';
 import { type CliContext, CliError } from '../context.js';
 
@@ -151,6 +151,28 @@ export function registerAppsCommands(program: Command, ctx: CliContext): void {
         ctx.out(`app ${id} ${status}`);
       });
   }
+
+  apps
+    .command('set-mode <id> <mode>')
+    .description(
+      'integration mode: pure (the relay sends sessions and events, session first) or hybrid (the SDK owns sessions; events only)',
+    )
+    .action(async (id: string, mode: string) => {
+      if (mode !== 'pure' && mode !== 'hybrid') throw new CliError('MODE_INVALID', 'mode must be pure or hybrid');
+      if (!(await createAppSettings(await ctx.pool()).setMode(id, mode))) throw new CliError('APP_NOT_FOUND', `no app ${id}`);
+      ctx.out(`app ${id} mode ${mode} (workers apply it within their app cache time)`);
+    });
+
+  apps
+    .command('postback-secret <id>')
+    .description("make the app's Singular Internal BI postback secret (printed once; replaces the previous one)")
+    .action(async (id: string) => {
+      const secret = await createAppSettings(await ctx.pool()).rotatePostbackSecret(id);
+      if (!secret) throw new CliError('APP_NOT_FOUND', `no app ${id}`);
+      ctx.out(`postback secret for ${id} (shown once; store it now). Postback URL for Singular's Internal BI partner:`);
+      ctx.out(`  https://<gateway>/v1/postbacks/singular/${id}?key=<secret>`);
+      ctx.out(secret);
+    });
 
   apps
     .command('demo')
