@@ -12,11 +12,11 @@
  * repeat answers 200 with `duplicate: true` and changes nothing. Singular retries 5xx answers only,
  * so a 400 (every failing field listed) is final and a 503 (Postgres down) is retried.
  */
-import { bodyHash, fieldErrors } from '@s2s/contracts';
+import { bodyHash } from '@s2s/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { problemSchema } from '../../schemas.js';
-import { attributionOf, SingularPostback } from './schema.js';
+import { attributionOf, parsePostback } from './schema.js';
 
 export interface PostbacksOptions {
   retryAfterSeconds: number;
@@ -65,12 +65,12 @@ export default async function postbacks(fastify: FastifyInstance, { retryAfterSe
       if (!ok) throw new GatewayError('POSTBACK_SECRET_INVALID');
       request.logFields.app = appId;
 
-      const parsed = SingularPostback.safeParse(request.body);
-      if (!parsed.success) {
-        const errors = fieldErrors(parsed.error);
+      const parsed = parsePostback(request.body);
+      if (parsed.errors) {
+        const { errors } = parsed;
         throw new GatewayError('VALIDATION_FAILED', `${errors.length} field(s) are not valid`, { errors });
       }
-      const p = parsed.data;
+      const p = parsed.postback;
       let result: Awaited<ReturnType<typeof fastify.privacy.postbacks.ingest>>;
       try {
         result = await fastify.privacy.postbacks.ingest({

@@ -19,7 +19,7 @@
  * A device needs the identifier its key is made of: idfv (or install_id) on iOS; asid, andi, oaid,
  * amid or aifa (or install_id) on Android, as the gateway's records (contracts identity.ts).
  */
-import { DeviceIds } from '@s2s/contracts';
+import { DeviceIds, type FieldError, fieldErrors } from '@s2s/contracts';
 import { z } from 'zod';
 
 const ZERO_ID = /^[0-]+$/;
@@ -56,45 +56,70 @@ const eventTime = z
   })
   .optional();
 
-export const SingularPostback = z
-  .looseObject({
-    postback_id: z.string().min(1).max(200, 'must be at most 200 characters').optional(),
-    event_type: z.preprocess(
-      (v) => (typeof v === 'string' ? v.toLowerCase().replace('re-engagement', 'reengagement') : v),
-      z.enum(['install', 'reengagement', 'event'], { message: 'must be install, reengagement or event' }),
-    ),
-    event_name: z.string().min(1).max(256, 'must be at most 256 characters').optional(),
-    event_time: eventTime,
-    platform: z.preprocess(
-      (v) => (typeof v === 'string' ? (({ ios: 'iOS', android: 'Android' } as Record<string, string>)[v.toLowerCase()] ?? v) : v),
-      z.enum(['iOS', 'Android'], { message: 'must be iOS or Android' }),
-    ),
-    bundle_id: z.string().max(255).optional(),
-    idfa: id(DeviceIds.shape.idfa),
-    idfv: id(DeviceIds.shape.idfv),
-    aifa: id(DeviceIds.shape.aifa),
-    asid: id(DeviceIds.shape.asid),
-    andi: id(DeviceIds.shape.andi),
-    amid: id(DeviceIds.shape.amid),
-    oaid: id(DeviceIds.shape.oaid),
-    install_id: z.string().regex(UUID, 'must be a UUID (8-4-4-4-12 hex digits)').optional(),
-    custom_user_id: z.string().min(1).max(256, 'must be at most 256 characters').optional(),
-    ...Object.fromEntries(Object.keys(ATTRIBUTION_FIELDS).map((k) => [k, attr])),
-    is_viewthrough: z.union([z.boolean(), z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]).optional(),
-  })
-  .superRefine((p, ctx) => {
-    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    if (p.event_type === 'event' && !p.event_name) issue('event_name', 'is required when event_type is event');
-    if (p.platform === 'iOS') {
-      if (!p.idfv && !p.install_id) issue('idfv', 'is required on iOS (or install_id): the device key is made of it');
-      for (const k of ['aifa', 'asid', 'andi', 'amid', 'oaid'] as const) if (p[k]) issue(k, 'is an Android identifier');
-    } else if (p.platform === 'Android') {
-      if (!p.asid && !p.andi && !p.oaid && !p.amid && !p.aifa && !p.install_id)
-        issue('asid', 'Android needs asid, andi, oaid, amid or aifa (or install_id): the device key is made of it');
-      for (const k of ['idfa', 'idfv'] as const) if (p[k]) issue(k, 'is an iOS identifier');
-    }
-  });
+export const SingularPostback = z.looseObject({
+  postback_id: z.string().min(1).max(200, 'must be at most 200 characters').optional(),
+  event_type: z.preprocess(
+    (v) => (typeof v === 'string' ? v.toLowerCase().replace('re-engagement', 'reengagement') : v),
+    z.enum(['install', 'reengagement', 'event'], { message: 'must be install, reengagement or event' }),
+  ),
+  event_name: z.string().min(1).max(256, 'must be at most 256 characters').optional(),
+  event_time: eventTime,
+  platform: z.preprocess(
+    (v) => (typeof v === 'string' ? (({ ios: 'iOS', android: 'Android' } as Record<string, string>)[v.toLowerCase()] ?? v) : v),
+    z.enum(['iOS', 'Android'], { message: 'must be iOS or Android' }),
+  ),
+  bundle_id: z.string().max(255).optional(),
+  idfa: id(DeviceIds.shape.idfa),
+  idfv: id(DeviceIds.shape.idfv),
+  aifa: id(DeviceIds.shape.aifa),
+  asid: id(DeviceIds.shape.asid),
+  andi: id(DeviceIds.shape.andi),
+  amid: id(DeviceIds.shape.amid),
+  oaid: id(DeviceIds.shape.oaid),
+  install_id: z.string().regex(UUID, 'must be a UUID (8-4-4-4-12 hex digits)').optional(),
+  custom_user_id: z.string().min(1).max(256, 'must be at most 256 characters').optional(),
+  ...Object.fromEntries(Object.keys(ATTRIBUTION_FIELDS).map((k) => [k, attr])),
+  is_viewthrough: z.union([z.boolean(), z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]).optional(),
+});
 export type SingularPostback = z.output<typeof SingularPostback>;
+
+/**
+ * The rules between fields, read from the raw body so that they are reported together with the
+ * fields' own errors (a refinement would run only once every field is valid).
+ */
+function crossFieldErrors(raw: Record<string, unknown>): FieldError[] {
+  const errors: FieldError[] = [];
+  const has = (k: string) => typeof raw[k] === 'string' && raw[k] !== '' && !ZERO_ID.test(raw[k] as string);
+  const eventType = typeof raw.event_type === 'string' ? raw.event_type.toLowerCase() : undefined;
+  if (eventType === 'event' && !has('event_name'))
+    errors.push({ field: 'event_name', message: 'is required when event_type is event' });
+  const platform = typeof raw.platform === 'string' ? raw.platform.toLowerCase() : undefined;
+  if (platform === 'ios') {
+    if (!has('idfv') && !has('install_id'))
+      errors.push({ field: 'idfv', message: 'is required on iOS (or install_id): the device key is made of it' });
+    for (const k of ['aifa', 'asid', 'andi', 'amid', 'oaid'])
+      if (has(k)) errors.push({ field: k, message: 'is an Android identifier' });
+  } else if (platform === 'android') {
+    if (!['asid', 'andi', 'oaid', 'amid', 'aifa', 'install_id'].some(has))
+      errors.push({
+        field: 'asid',
+        message: 'Android needs asid, andi, oaid, amid or aifa (or install_id): the device key is made of it',
+      });
+    for (const k of ['idfa', 'idfv']) if (has(k)) errors.push({ field: k, message: 'is an iOS identifier' });
+  }
+  return errors;
+}
+
+/** Validates a postback body: the parsed postback, or every failing field (each field's own error first). */
+export function parsePostback(body: unknown): { postback: SingularPostback; errors?: never } | { errors: FieldError[] } {
+  const parsed = SingularPostback.safeParse(body);
+  const own = parsed.success ? [] : fieldErrors(parsed.error);
+  const raw = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  const failing = new Set(own.map((e) => e.field));
+  const errors = [...own, ...crossFieldErrors(raw).filter((e) => !failing.has(e.field))];
+  if (parsed.success && errors.length === 0) return { postback: parsed.data };
+  return { errors };
+}
 
 /** The attribution fields present, by the relay's names (install / re-engagement postbacks). */
 export function attributionOf(p: SingularPostback): Record<string, string | number | boolean> | undefined {
