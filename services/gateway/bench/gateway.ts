@@ -17,7 +17,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createKafka, ensureTopics, topicNames } from '@s2s/bus';
@@ -188,9 +188,10 @@ try {
   console.log(
     `gateway benchmark: ${DURATION} s each after ${WARMUP} s of warm-up, ${CONNECTIONS} connections, loopback, kafka ${BROKERS}`,
   );
-  const b = await load('bare', barePort, apiKey, bare);
+  // With BENCH_RATE both servers get the same offered load (the report's load sweep).
+  const b = await load('bare', barePort, apiKey, bare, RATE);
   const g = await load('gateway', gatewayPort, apiKey, gateway, RATE);
-  if (RATE) console.log(`(gateway driven at a fixed ${RATE} req/s: compare its cpu µs/req, not the ratio)`);
+  if (RATE) console.log(`(both driven at a fixed ${RATE} req/s: compare latency and cpu µs/req)`);
   const ratio = g.requests.average / b.requests.average;
   console.log(`ratio    ${ratio.toFixed(2)} (gateway / bare; target ≥ 0.50)`);
 
@@ -202,6 +203,17 @@ try {
   const inKafka = offsets.reduce((n, o) => n + Number(o.high), 0);
   console.log(`records in s2s.ingest: ${inKafka} for ${g['2xx']} 2xx answers${inKafka >= g['2xx'] ? '' : '  ← MISSING RECORDS'}`);
   if (inKafka < g['2xx'] || g.non2xx > 0) process.exitCode = 1;
+  // BENCH_JSON=<file>: the figures for the benchmark report (test/bench/report.ts).
+  if (env.BENCH_JSON) {
+    const figures = (r: autocannon.Result) => ({
+      perSecond: r.requests.average,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      ok: r['2xx'],
+      failed: r.non2xx + r.errors,
+    });
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ offered: RATE ?? 0, bare: figures(b), gateway: figures(g), inKafka }));
+  }
 } finally {
   for (const c of children) await stop(c);
   await admin.deleteTopics({ topics: Object.values(names) }).catch(() => {});

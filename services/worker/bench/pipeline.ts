@@ -12,6 +12,7 @@
  * Knobs: BENCH_RECORDS (burst size, 10000), BENCH_RATE (2000), BENCH_SECONDS (5), BENCH_WORKERS (1).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createBatchingProducer, createKafka, ensureTopics, topicNames } from '@s2s/bus';
 import {
@@ -263,6 +264,9 @@ async function main(): Promise<void> {
         `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
           `pipeline p99 at ${RATE}/s: ${ps.p99} ms (target < 50 ms)`,
       );
+
+    // BENCH_JSON=<file>: the figures for the benchmark report (test/bench/report.ts).
+    if (env.BENCH_JSON) writeFileSync(env.BENCH_JSON, JSON.stringify({ workers: WORKERS, rate: RATE, results }));
 
     // Where the worker spent its Postgres time (group-commit batches).
     const metricsText = await (await request('http://127.0.0.1:9491/metrics')).body.text();
