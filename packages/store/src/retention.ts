@@ -95,7 +95,15 @@ export async function purgeExpired(pool: Pick<pg.Pool, 'query'>, options: PurgeO
       if (n < batch) return total;
     }
   };
+  // Rows past their keys' retention go first: emptying their payloads would be wasted work.
+  // Only finished rows: a ready/pending/sent row is still being worked on, whatever its age.
+  const ledgerKeys = await loop(
+    `DELETE FROM ledger WHERE ctid IN (
+       SELECT ctid FROM ledger WHERE created_at < $1 AND state IN ('acked', 'skipped', 'dlq', 'in_doubt') LIMIT $2)`,
+    cutoff(days.ledgerKeys),
+  );
   return {
+    ledgerKeys,
     replies: await loop(
       `DELETE FROM request_outcomes WHERE ctid IN (
          SELECT ctid FROM request_outcomes WHERE request_id < $1::uuid LIMIT $2)`,
@@ -114,12 +122,6 @@ export async function purgeExpired(pool: Pick<pg.Pool, 'query'>, options: PurgeO
       `UPDATE ledger SET reply = NULL WHERE ctid IN (
          SELECT ctid FROM ledger WHERE created_at < $1 AND state IN ('dlq', 'in_doubt') AND reply IS NOT NULL LIMIT $2)`,
       cutoff(days.dlq),
-    ),
-    // Only finished rows: a ready/pending/sent row is still being worked on, whatever its age.
-    ledgerKeys: await loop(
-      `DELETE FROM ledger WHERE ctid IN (
-         SELECT ctid FROM ledger WHERE created_at < $1 AND state IN ('acked', 'skipped', 'dlq', 'in_doubt') LIMIT $2)`,
-      cutoff(days.ledgerKeys),
     ),
     postbacks: await loop(
       'DELETE FROM postbacks WHERE ctid IN (SELECT ctid FROM postbacks WHERE received_at < $1 LIMIT $2)',

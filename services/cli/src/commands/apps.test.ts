@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createAppsRepo } from '@s2s/store';
+import { createAppSettings, createAppsRepo } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, type TestSchema } from '../../../../test/support/index.js';
 import { createContext } from '../context.js';
@@ -86,6 +86,34 @@ describe('s2s-relay apps', () => {
     await run('apps', 'enable', 'rot');
     expect((await repo.authenticate(newKey))?.status).toBe('active');
     await expect(run('apps', 'disable', 'nope')).rejects.toThrow(/no app nope/);
+  });
+
+  it('shows and changes the integration mode', async () => {
+    await run('apps', 'add', '--id', 'hyb', '--mode', 'hybrid');
+    const modeOf = async (id: string) =>
+      JSON.parse((await run('apps', 'list', '--json')).out.join('\n')).find((a: { id: string }) => a.id === id).mode;
+    expect(await modeOf('hyb')).toBe('hybrid');
+    expect((await run('apps', 'list')).out.find((l) => l.startsWith('hyb '))).toMatch(/^hyb\s+active\s+hybrid\s/);
+    expect((await run('apps', 'set-mode', 'hyb', 'pure')).out[0]).toMatch(/^app hyb mode pure/);
+    expect(await modeOf('hyb')).toBe('pure');
+    expect((await createAppsRepo(schema.pool).get('hyb'))?.mode).toBe('pure');
+    await expect(run('apps', 'set-mode', 'hyb', 'half')).rejects.toThrow(/pure or hybrid/);
+    await expect(run('apps', 'set-mode', 'nope', 'pure')).rejects.toThrow(/no app nope/);
+  });
+
+  it('makes a postback secret, prints it once, stores only its hash, and a new one replaces it', async () => {
+    await run('apps', 'add', '--id', 'pb');
+    const first = (await run('apps', 'postback-secret', 'pb')).out.at(-1)!;
+    expect(first).toMatch(/^pbs_[\w-]{43}$/);
+    const settings = createAppSettings(schema.pool);
+    expect(await settings.verifyPostbackSecret('pb', first)).toBe(true);
+    const stored = await schema.pool.query('SELECT * FROM apps WHERE id = $1', ['pb']);
+    expect(JSON.stringify(stored.rows)).not.toContain(first);
+    const second = (await run('apps', 'postback-secret', 'pb')).out.at(-1)!;
+    expect(await settings.verifyPostbackSecret('pb', first)).toBe(false);
+    expect(await settings.verifyPostbackSecret('pb', second)).toBe(true);
+    expect((await run('apps', 'list', '--json')).out.join('\n')).not.toContain(second);
+    await expect(run('apps', 'postback-secret', 'nope')).rejects.toThrow(/no app nope/);
   });
 
   it('creates the demo app wired to the sandbox, with DEMO_API_KEY when given', async () => {

@@ -9,7 +9,14 @@
  */
 import { userInfo } from 'node:os';
 import { RelayError } from '@s2s/contracts';
-import { createPrivacyRepo, DEFAULT_RETENTION_DAYS, type Erasure, purgeExpired, RetentionError } from '@s2s/store';
+import {
+  createPrivacyRepo,
+  DEFAULT_RETENTION_DAYS,
+  type Erasure,
+  type ErasureCounts,
+  purgeExpired,
+  RetentionError,
+} from '@s2s/store';
 import type { Command } from 'commander';
 import { type CliContext, CliError } from '../context.js';
 
@@ -18,10 +25,23 @@ const days = (name: string) => (v: string) => {
   return Number(v);
 };
 
+const COUNT_ORDER: (keyof ErasureCounts)[] = [
+  'devices',
+  'identifiers',
+  'identifierChanges',
+  'consent',
+  'attribution',
+  'parkedRecords',
+  'parkedLanes',
+  'replies',
+  'ledgerReplies',
+  'idempotencyKeys',
+  'postbacks',
+];
+
 function printErasure(ctx: CliContext, e: Erasure) {
-  const counts = Object.entries(e.counts)
-    .map(([k, n]) => `${k}=${n}`)
-    .join(' ');
+  // A fixed order (jsonb does not keep the keys' order).
+  const counts = COUNT_ORDER.map((k) => `${k}=${e.counts[k] ?? 0}`).join(' ');
   ctx.out(`erased ${e.appId}/${e.deviceKey} (#${e.id}, ${e.erasedAt.toISOString()}, by ${e.requestedBy}): ${counts}`);
 }
 
