@@ -88,7 +88,7 @@ describe(`fault suite (${FULL ? 'full' : 'short'})`, () => {
       runTag,
       firstDevice: nextDevice,
       maxDevices: SCALE.maxDevices,
-      durationMs: SCALE.durationMs,
+      durationMs: s.durationMs ?? SCALE.durationMs,
       concurrency: SCALE.concurrency,
       paceMs: SCALE.paceMs,
       ...size,
@@ -120,7 +120,7 @@ describe(`fault suite (${FULL ? 'full' : 'short'})`, () => {
           expect(row.unexpected, 'partner calls nobody accepted').toBe(0);
           expect(row.problems).toEqual([]);
         },
-        SCALE.durationMs + SCALE.settleMs + 120_000,
+        (s.durationMs ?? SCALE.durationMs) + SCALE.settleMs + 120_000,
       );
   });
 

@@ -22,6 +22,7 @@ interface OutcomeRow {
   outcome: 'parked' | 'forwarded' | 'suppressed' | 'dlq';
   reason: string | null;
   in_doubt: boolean;
+  device_key: string;
 }
 
 export interface Row {
@@ -50,7 +51,7 @@ const FINAL = new Set(['forwarded', 'suppressed', 'dlq']);
 
 async function outcomes(c: Cluster, ids: string[]): Promise<Map<string, OutcomeRow>> {
   const { rows } = await c.db.pool.query<OutcomeRow>(
-    `SELECT request_id::text, partner, outcome, reason, in_doubt FROM request_outcomes WHERE request_id = ANY($1::uuid[])`,
+    `SELECT request_id::text, partner, outcome, reason, in_doubt, device_key FROM request_outcomes WHERE request_id = ANY($1::uuid[])`,
     [ids],
   );
   return new Map(rows.map((r) => [`${r.request_id}|${r.partner}`, r]));
@@ -163,6 +164,7 @@ export async function reconcile(
     }
   }
 
+  const lostDevices = new Set<string>();
   const dlqTopic = new Set(
     (await listDeadLetters(c.kafka, c.topics)).map((l) => `${l.letter.requestId}|${l.letter.partner}|${l.letter.reason}`),
   );
@@ -174,6 +176,7 @@ export async function reconcile(
       if (!o || !FINAL.has(o.outcome)) {
         if (p === 'singular' && isHeld(rec, byKey, idOf) && n === 0) row.held++;
         else {
+          if (o) lostDevices.add(o.device_key);
           row.lost++;
           problems.push(`lost: ${what} outcome ${o?.outcome ?? 'none'} (${o?.reason ?? ''}), partner saw it ${n}×`);
         }
@@ -228,11 +231,34 @@ export async function reconcile(
       problems.push(`order: ${seenOrder}`);
     }
   }
+  if (row.lost > 0) problems.push(...(await parkedState(c, [...lostDevices])));
   if (load.gaveUp.length) problems.push(`clients gave up on ${load.gaveUp.length}: ${load.gaveUp.slice(0, 3).join('; ')}`);
   if (load.refused.length) problems.push(`valid records refused: ${load.refused.slice(0, 3).join('; ')}`);
   if (load.duplicateMismatches.length)
     problems.push(`client duplicates not replayed: ${load.duplicateMismatches.slice(0, 3).join('; ')}`);
   return row;
+}
+
+/** Why lost records of these devices are still waiting: their parked lanes and records, and the group's owners. */
+async function parkedState(c: Cluster, deviceKeys: string[]): Promise<string[]> {
+  const lanes = await c.db.pool.query(
+    `SELECT l.device_key, l.partner, l.partition, l.attempts, l.next_attempt_at < now() AS due,
+            round(extract(epoch FROM now() - l.parked_at)) AS parked_s, l.last_error,
+            (SELECT count(*) FROM parked_records r WHERE r.app_id = l.app_id AND r.device_key = l.device_key AND r.partner = l.partner) AS records
+     FROM parked_lanes l WHERE l.device_key = ANY($1)`,
+    [deviceKeys],
+  );
+  const records = await c.db.pool.query(
+    'SELECT device_key, partner, partition, reason, count(*)::int AS n FROM parked_records WHERE device_key = ANY($1) GROUP BY 1, 2, 3, 4',
+    [deviceKeys],
+  );
+  const group = await c.admin.describeGroups([c.groupId]).catch(() => undefined);
+  const members = group?.groups[0]?.members.map((m) => m.clientId).join(', ');
+  return [
+    ...lanes.rows.map((r) => `parked lane: ${JSON.stringify(r)}`),
+    ...records.rows.map((r) => `parked records: ${JSON.stringify(r)}`),
+    `group members: ${members}`,
+  ];
 }
 
 export function formatTable(rows: Row[]): string {

@@ -18,6 +18,8 @@ export interface Scenario {
   name: string;
   /** Part of the short form (`npm test`) too; every scenario runs in the full form. */
   short: boolean;
+  /** Load duration when the default is too short to see the system recover (a broker restart). */
+  durationMs?: number;
   inject(c: Cluster, live: LoadResult): Promise<void>;
 }
 
@@ -50,9 +52,12 @@ async function killWorkers(c: Cluster, live: LoadResult, kills: number): Promise
 
 async function restartKafka(c: Cluster, live: LoadResult): Promise<void> {
   await progress(live, 100);
+  const t0 = Date.now();
   await c.broker.stop();
+  const stopped = Date.now();
   await hold(3_000);
   await c.broker.start();
+  console.log(`kafka restart: stop took ${stopped - t0} ms, down ${Date.now() - stopped} ms in all`);
 }
 
 async function cutPostgres(c: Cluster, live: LoadResult, cuts: number): Promise<void> {
@@ -111,7 +116,12 @@ export const SCENARIOS: Scenario[] = [
       await c.retireWorker(); // and one leaves (SIGTERM): back to two
     },
   },
-  { name: 'kafka broker restart', short: true, inject: (c, live) => restartKafka(c, live) },
+  {
+    name: 'kafka broker restart',
+    short: true,
+    durationMs: SCALE.durationMs + 10_000,
+    inject: (c, live) => restartKafka(c, live),
+  },
   { name: 'postgres connections cut', short: true, inject: (c, live) => cutPostgres(c, live, FULL ? 6 : 3) },
   { name: 'partner 5xx (singular, all)', short: true, inject: partnerErrors },
   { name: 'partner timeout/drop (in doubt)', short: true, inject: partnerInDoubt },
