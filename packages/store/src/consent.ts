@@ -63,6 +63,36 @@ export function createConsentRepo(pool: pg.Pool) {
       return (r.rowCount ?? 0) > 0;
     },
 
+    /**
+     * `recordConsent` for many records in one statement (the worker's intake): per device the
+     * newest of the given choices (device time; the later one on a tie), under the same rule.
+     */
+    async recordConsentMany(inputs: readonly ConsentInput[], db: Db = pool): Promise<void> {
+      const latest = new Map<string, ConsentInput>();
+      for (const c of inputs) {
+        const k = `${c.appId}\u0000${c.deviceKey}`;
+        const cur = latest.get(k);
+        if (!cur || cur.atMs <= c.atMs) latest.set(k, c);
+      }
+      const list = [...latest.values()];
+      if (list.length === 0) return;
+      await db.query(
+        `INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::uuid[], $6::text[])
+         ON CONFLICT (app_id, device_key) DO UPDATE SET limit_data_sharing = EXCLUDED.limit_data_sharing,
+           at_ms = EXCLUDED.at_ms, request_id = EXCLUDED.request_id, source = EXCLUDED.source, recorded_at = now()
+         WHERE device_consent.at_ms <= EXCLUDED.at_ms`,
+        [
+          list.map((c) => c.appId),
+          list.map((c) => c.deviceKey),
+          list.map((c) => c.limitDataSharing),
+          list.map((c) => c.atMs),
+          list.map((c) => c.requestId ?? null),
+          list.map((c) => c.source ?? 'record'),
+        ],
+      );
+    },
+
     /** The device's latest choice, or undefined when it never said. */
     async consentFor(appId: string, deviceKey: string, db: Db = pool): Promise<Consent | undefined> {
       const { rows } = await db.query<Row>('SELECT * FROM device_consent WHERE app_id = $1 AND device_key = $2', [

@@ -166,6 +166,14 @@ async function eraseOne(db: Db, appId: string, key: string): Promise<ErasureCoun
   };
 }
 
+/** See `sendContextAmong`. */
+export interface SendContext {
+  erased: boolean;
+  limitDataSharing: boolean | undefined;
+  /** Latest value per identifier kind (idfa, idfv, aifa, asid, andi, amid, oaid, custom_user_id). */
+  identifiers: Record<string, string>;
+}
+
 interface ErasureRow {
   id: string;
   app_id: string;
@@ -250,6 +258,36 @@ export function createPrivacyRepo(pool: pg.Pool) {
         [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
       );
       return rows.map((r) => r.erased === true);
+    },
+
+    /**
+     * What the worker reads just before a partner call, for a batch of records in one round trip
+     * (in the input's order): whether the record's device was erased after it was received (as
+     * `erasedAmong`), the device's recorded consent (`device_consent`) and its latest value of each
+     * identifier kind in the device graph (most recently seen first).
+     */
+    async sendContextAmong(
+      records: readonly { appId: string; deviceKey: string; receivedAtMs: number }[],
+      db: Db = pool,
+    ): Promise<SendContext[]> {
+      if (records.length === 0) return [];
+      const { rows } = await db.query<{ erased: boolean; lds: boolean | null; ids: Record<string, string> | null }>(
+        `SELECT t.ord,
+           e.erased_at IS NOT NULL AND t.received_ms <= (extract(epoch FROM e.erased_at) * 1000)::bigint AS erased,
+           c.limit_data_sharing AS lds, g.ids
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(app_id, device_key, received_ms, ord)
+         LEFT JOIN erased_devices e ON e.app_id = t.app_id AND e.device_key = t.device_key
+         LEFT JOIN device_consent c ON c.app_id = t.app_id AND c.device_key = t.device_key
+         LEFT JOIN LATERAL (
+           SELECT jsonb_object_agg(x.kind, x.value) AS ids FROM (
+             SELECT DISTINCT ON (d.kind) d.kind, d.value FROM device_identifiers d
+             WHERE d.app_id = t.app_id AND d.device_key = t.device_key
+             ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x
+         ) g ON true
+         ORDER BY t.ord`,
+        [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
+      );
+      return rows.map((r) => ({ erased: r.erased === true, limitDataSharing: r.lds ?? undefined, identifiers: r.ids ?? {} }));
     },
 
     /** The audit log, newest first. */
