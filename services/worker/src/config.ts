@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { commonEnv, envInt, loadConfig } from '@s2s/config';
+import { DEFAULT_RETENTION_DAYS, type RetentionDays, RetentionError, retentionOf } from '@s2s/store';
 import { z } from 'zod';
 
 const url = (fallback: string) => z.string().url('must be an http(s) URL').default(fallback);
@@ -74,6 +75,23 @@ export const WorkerEnv = z
     APP_CACHE_MS: envInt(5_000, 0, 600_000),
     /** Postgres pool size. */
     DATABASE_POOL_MAX: envInt(20, 1, 500),
+    /**
+     * How often the retention purge runs, seconds. One worker at a time purges (a Postgres advisory
+     * lock); the first run is right after start.
+     */
+    RETENTION_INTERVAL_S: envInt(86_400, 1, 30 * 86_400),
+    /** Days kept (see packages/store/src/retention.ts): replies (request_outcomes). */
+    RETENTION_REPLIES_DAYS: envInt(DEFAULT_RETENTION_DAYS.replies, 1, 3_650),
+    /** Days kept: the gateway's intake log (≥ 7, the s2s.ingest retention). */
+    RETENTION_INTAKE_DAYS: envInt(DEFAULT_RETENTION_DAYS.intake, 1, 3_650),
+    /** Days a forwarded record's partner answer stays on its ledger row. */
+    RETENTION_LEDGER_PAYLOADS_DAYS: envInt(DEFAULT_RETENTION_DAYS.ledgerPayloads, 1, 3_650),
+    /** Days a dead-lettered / in-doubt ledger row keeps its reply (≥ the s2s.dlq retention, for redrive). */
+    RETENTION_DLQ_DAYS: envInt(DEFAULT_RETENTION_DAYS.dlq, 1, 3_650),
+    /** Days finished ledger rows (the dedupe keys) are kept (≥ 7 and ≥ the two above). */
+    RETENTION_LEDGER_KEYS_DAYS: envInt(DEFAULT_RETENTION_DAYS.ledgerKeys, 1, 3_650),
+    /** Days Internal BI postback dedupe rows are kept. */
+    RETENTION_POSTBACKS_DAYS: envInt(DEFAULT_RETENTION_DAYS.postbacks, 1, 3_650),
   })
   .superRefine((c, ctx) => {
     if (c.RETRY_MAX_MS < c.RETRY_BASE_MS)
@@ -86,8 +104,33 @@ export const WorkerEnv = z
         path: ['STALL_TIMEOUT_MS'],
         message: 'must exceed PARTNER_TIMEOUT_MS + LEASE_MARGIN_MS (a lease wait is normal progress)',
       });
+    try {
+      retentionOf(retentionDaysOf(c));
+    } catch (err) {
+      if (!(err instanceof RetentionError)) throw err;
+      ctx.addIssue({ code: 'custom', path: ['RETENTION_LEDGER_KEYS_DAYS'], message: `${err.code}: ${err.message}` });
+    }
   });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
+
+/** The retention settings of the RETENTION_*_DAYS variables. */
+export function retentionDaysOf(c: {
+  RETENTION_REPLIES_DAYS: number;
+  RETENTION_INTAKE_DAYS: number;
+  RETENTION_LEDGER_PAYLOADS_DAYS: number;
+  RETENTION_DLQ_DAYS: number;
+  RETENTION_LEDGER_KEYS_DAYS: number;
+  RETENTION_POSTBACKS_DAYS: number;
+}): RetentionDays {
+  return {
+    replies: c.RETENTION_REPLIES_DAYS,
+    intake: c.RETENTION_INTAKE_DAYS,
+    ledgerPayloads: c.RETENTION_LEDGER_PAYLOADS_DAYS,
+    dlq: c.RETENTION_DLQ_DAYS,
+    ledgerKeys: c.RETENTION_LEDGER_KEYS_DAYS,
+    postbacks: c.RETENTION_POSTBACKS_DAYS,
+  };
+}
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   return loadConfig(WorkerEnv, env);

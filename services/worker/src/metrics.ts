@@ -70,6 +70,13 @@ export function createMetrics(workerId: string, { defaults = false } = {}) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
+    /** Rows the retention purge deleted or emptied, by kind (retention.ts `PurgeResult`). */
+    purgedRows: new Counter({
+      name: 's2s_worker_purged_rows_total',
+      help: 'Rows deleted or emptied by the retention purge, by kind',
+      labelNames: ['kind'],
+      registers,
+    }),
     duplicates: new Counter({
       name: 's2s_worker_duplicates_total',
       help: 'Records suppressed by the ledger (client retries, redeliveries, replays)',

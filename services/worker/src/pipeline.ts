@@ -8,11 +8,16 @@
  * closed (their queued tasks are abandoned, a running call finishes and records its outcome in the
  * ledger) and fresh ones are built for the partitions now owned, whose records Kafka delivers again
  * from the committed offset.
+ *
+ * Intake also keeps issue 7's rules: a record of a device erased after it was received is dropped
+ * before anything is stored about it (`suppressed`, reason `erased`: replays and DLQ re-drives
+ * included); a record's `limitDataSharing` is recorded as the device's consent; an item remembers
+ * whether its app is hybrid (its Singular events need no session from the relay).
  */
 import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
 import type { DeviceState, IntakeInput, IntakeResult, NewLedgerRow } from '@s2s/store';
-import { finishDeadLetter } from './lanes/finish.js';
+import { finishDeadLetter, publishLater, replyFor } from './lanes/finish.js';
 import { Lane, type LaneDeps, type LaneItem } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
 import { Abandoned, Semaphore } from './lanes/serial.js';
@@ -151,13 +156,36 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     }
   }
 
-  /** Plans a device's gathered records in one go; unknown apps go to the DLQ. Returns each record's partners. */
+  /** Drops a record of an erased device: one reply (suppressed, erased, no answer), nothing stored about the device. */
+  async function dropErased(item: LaneItem): Promise<void> {
+    const m = item.message;
+    item.expected = ['singular'];
+    const lane = new Lane({ appId: m.appId, deviceKey: m.deviceKey, partner: 'singular' }, item.partition);
+    const reply = replyFor(lane, item, 'suppressed', { reason: 'erased', atMs: deps.now() });
+    await deps.outcomes.record(reply);
+    publishLater(deps, item, reply);
+    await Promise.all(item.replies);
+  }
+
+  /**
+   * Plans a device's gathered records in one go; records of an erased device are dropped, unknown
+   * apps go to the DLQ. Returns each record's partners.
+   */
   async function intakeMany(items: LaneItem[]): Promise<Partner[][]> {
     const out: Partner[][] = items.map(() => []);
     const jobs: IntakeJob[] = [];
     const index: number[] = [];
+    const erased = await Promise.all(
+      items.map(({ message: m }) =>
+        deps.batches.erased.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs }),
+      ),
+    );
     for (const [k, item] of items.entries()) {
       const m = item.message;
+      if (erased[k]) {
+        await dropErased(item);
+        continue;
+      }
       const app = await deps.apps.get(m.appId);
       if (!app) {
         item.expected = ['singular'];
@@ -171,6 +199,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         await Promise.all(item.replies);
         continue;
       }
+      item.hybrid = app.mode === 'hybrid';
       const r = m.record;
       jobs.push({
         input: {
@@ -192,6 +221,25 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       results.forEach((result, j) => {
         out[index[j] as number] = result.rows.map((row) => row.partner);
       });
+      // Consent carried forward: recorded before the record's lanes run, so this device's later
+      // records (and this one's own partners) see it. Idempotent (an older choice never overrides a
+      // newer one), so a redelivery records it again harmlessly.
+      const consent = index.flatMap((k) => {
+        const m = (items[k] as LaneItem).message;
+        const lds = m.record.limitDataSharing;
+        return lds === undefined
+          ? []
+          : [
+              {
+                appId: m.appId,
+                deviceKey: m.deviceKey,
+                limitDataSharing: lds,
+                atMs: m.record.timestampMs ?? m.receivedAtMs,
+                requestId: m.requestId,
+              },
+            ];
+      });
+      if (consent.length > 0) await deps.consent.recordMany(consent);
     }
     return out;
   }
@@ -269,6 +317,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         redriveToken: record.headers[REDRIVE_HEADER],
         replies: [],
         expected: [],
+        hybrid: false,
       };
       const dev = rt.device(message.appId, message.deviceKey);
       dev.active++;

@@ -86,6 +86,17 @@ describe('partner rules', () => {
     expect(identifiersOf(msg({ ...e, customUserId: 'u1' }, 'event'))).toEqual({ idfv: e.ids.idfv, custom_user_id: 'u1' });
   });
 
+  it('in a hybrid app, skips Singular sessions (the SDK sends them) but still sends Oath and Onside installs', () => {
+    const hybrid: App = { ...app, mode: 'hybrid' };
+    expect(planRecord(msg(session(), 'session'), hybrid, fresh, S).map((r) => [r.partner, r.state, r.plan])).toEqual([
+      ['singular', 'skipped', { install: true, reason: 'hybrid' }],
+      ['oath', 'ready', { install: true }],
+      ['onside', 'ready', { install: true }],
+    ]);
+    const e = exampleEvent(exampleIosSession(1), 'x');
+    expect(planRecord(msg(e, 'event'), hybrid, fresh, S).map((r) => [r.partner, r.state])).toEqual([['singular', 'ready']]);
+  });
+
   it('backs off exponentially with jitter, honouring Retry-After up to the cap', () => {
     expect(backoffMs(1, 100, 1000, undefined, () => 0)).toBe(50);
     expect(backoffMs(3, 100, 1000, undefined, () => 1)).toBe(400);

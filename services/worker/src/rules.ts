@@ -7,6 +7,11 @@
  * - The install (first session: the client's `install` flag when given, else "no session seen yet")
  *   also goes to Oath when the app has Oath, and to Onside when the app has Onside, the device is
  *   iOS and the record carries its Onside token (`onside.token`, or the app's own `onside.jws`).
+ * - Hybrid apps (`app.mode === 'hybrid'`): the Singular SDK on the device sends sessions to Singular
+ *   itself, so the relay sends Singular events only; a session's Singular row is planned `skipped`
+ *   (reason `hybrid`, answered `suppressed`). The SDK does not talk to Oath or Onside, so their
+ *   install calls still go from the relay, exactly as for a pure app. Events need no session here
+ *   (see lanes/run.ts): Singular has the SDK's.
  */
 import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { App, DeviceState, NewLedgerRow } from '@s2s/store';
@@ -51,9 +56,21 @@ export function sessionSkipReason(
   return recordTimeMs(m) - device.lastActivityMs < s.sessionTimeoutMs ? 'session_timeout' : undefined;
 }
 
+/** Why a record is not sent to Singular, if it is not: `hybrid` (the SDK sends sessions), else the session timeout. */
+export function singularSkipReason(
+  m: IngestMessage,
+  app: Pick<App, 'mode'>,
+  device: Pick<DeviceState, 'firstSessionMs' | 'lastActivityMs'>,
+  install: boolean,
+  s: RuleSettings,
+): string | undefined {
+  if (app.mode === 'hybrid' && m.kind === 'session') return 'hybrid';
+  return sessionSkipReason(m, device, install, s);
+}
+
 export function planRecord(m: IngestMessage, app: App, device: DeviceState, s: RuleSettings): NewLedgerRow[] {
   const install = isInstall(m, device);
-  const skip = sessionSkipReason(m, device, install, s);
+  const skip = singularSkipReason(m, app, device, install, s);
   const base = { appId: m.appId, idemKey: m.idempotencyKey, requestId: m.requestId, deviceKey: m.deviceKey };
   return applicablePartners(m, app, install).map((partner) => ({
     ...base,

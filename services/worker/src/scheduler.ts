@@ -3,12 +3,19 @@
  * the partitions it owns that are due (next attempt reached, or an event that waited too long for
  * its session) and queues a drain in the lane. Ownership follows the consumer group, so after a
  * rebalance the new owner of a device's partition picks its parked lanes up.
+ *
+ * It also runs the retention purge (`purgeExpired`) every RETENTION_INTERVAL_S, first right after
+ * start, on a connection of its own and off the parked-lane passes (a purge may take a while). One
+ * worker of the database purges at a time: the others find the advisory lock taken and skip.
  */
 import type { Logger } from '@s2s/logging';
-import type { Ledger, Parking } from '@s2s/store';
+import { type Ledger, type Parking, type Pool, purgeExpired, type RetentionDays } from '@s2s/store';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { Publisher } from './publisher.js';
+
+/** The advisory lock (hashtext of this name) that lets one worker purge at a time. */
+export const PURGE_LOCK = 's2s-relay-purge';
 
 export interface Scheduler {
   /** One pass now (tests, and the timer). */
@@ -26,6 +33,8 @@ export function startScheduler(o: {
   logger: Logger;
   /** Republishes replies of rows left at `sent` (a crash between the answer and the reply). */
   sweep?: { ledger: Ledger; publisher: Publisher; olderThanMs: number };
+  /** The retention purge: how long to keep what, and how often to purge. */
+  retention?: { pool: Pool; days: RetentionDays; intervalMs: number };
 }): Scheduler {
   const log = o.logger.child({ module: 'scheduler' });
   let running: Promise<void> = Promise.resolve();
@@ -53,8 +62,42 @@ export function startScheduler(o: {
     running = running.then(pass).catch((err) => log.warn({ err }, 'scheduler pass failed'));
     return running;
   };
+
+  let purging: Promise<void> | undefined;
+  let lastPurge = Number.NEGATIVE_INFINITY;
+  const purge = async (r: NonNullable<typeof o.retention>) => {
+    const client = await r.pool.connect();
+    try {
+      // Session-level lock on this connection: held across the purge's many short statements.
+      const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('${PURGE_LOCK}')) AS ok`);
+      if (!rows[0]?.ok) return;
+      try {
+        const t0 = Date.now();
+        const purged = await purgeExpired(client, r.days);
+        for (const [kind, n] of Object.entries(purged)) o.metrics.purgedRows.inc({ kind }, n);
+        log.info({ purged, ms: Date.now() - t0 }, 'retention purge done');
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(hashtext('${PURGE_LOCK}'))`);
+      }
+    } finally {
+      client.release();
+    }
+  };
+  const maybePurge = () => {
+    const r = o.retention;
+    if (!r || purging || Date.now() - lastPurge < r.intervalMs) return;
+    lastPurge = Date.now();
+    purging = purge(r)
+      .catch((err) => log.warn({ err }, 'retention purge failed (next try after RETENTION_INTERVAL_S)'))
+      .finally(() => {
+        purging = undefined;
+      });
+  };
+
   const timer = setInterval(() => {
-    if (!stopped) void tick();
+    if (stopped) return;
+    void tick();
+    maybePurge();
   }, o.intervalMs);
   timer.unref();
   return {
@@ -62,7 +105,7 @@ export function startScheduler(o: {
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      await Promise.all([running, purging]);
     },
   };
 }

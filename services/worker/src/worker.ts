@@ -9,11 +9,13 @@ import {
   type App,
   type ClaimItem,
   createAppsRepo,
+  createConsentRepo,
   createDeviceGraph,
   createLedger,
   createOutcomesRepo,
   createParking,
   createPool,
+  createPrivacyRepo,
   createResendWindows,
   createWorkerBatches,
   type FinishItem,
@@ -22,7 +24,7 @@ import {
 } from '@s2s/store';
 import type { Kafka } from 'kafkajs';
 import { createBatcher } from './batcher.js';
-import type { WorkerEnv } from './config.js';
+import { retentionDaysOf, type WorkerEnv } from './config.js';
 import type { LaneDeps } from './lanes/lane.js';
 import { startWatchdog } from './liveness.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -129,6 +131,9 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       key: (d) => `${d[0]?.input.appId}\u0000${d[0]?.input.deviceKey}`,
     },
   );
+  const privacy = createPrivacyRepo(pool);
+  const consent = createConsentRepo(pool);
+  type DeviceAt = { appId: string; deviceKey: string; receivedAtMs: number };
   const deps: LaneDeps = {
     pool,
     ledger,
@@ -142,7 +147,18 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     workerId: config.WORKER_ID,
     apps,
     resendWindows: () => windows,
+    consent: { recordMany: (inputs) => consent.recordConsentMany(inputs) },
     batches: {
+      context: createBatcher((items: DeviceAt[]) => privacy.sendContextAmong(items), {
+        maxBatch: 500,
+        concurrency: 3,
+        observe: observe('context'),
+      }),
+      erased: createBatcher((items: DeviceAt[]) => privacy.erasedAmong(items), {
+        maxBatch: 500,
+        concurrency: 3,
+        observe: observe('erased'),
+      }),
       claim: createBatcher((items: ClaimItem[]) => wb.claimReady(items, leaseMs), {
         maxBatch: 500,
         concurrency: 3,
@@ -196,6 +212,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     metrics,
     logger,
     sweep: { ledger, publisher, olderThanMs: 60_000 },
+    retention: { pool, days: retentionDaysOf(config), intervalMs: config.RETENTION_INTERVAL_S * 1000 },
   });
 
   let stopping = false;

@@ -8,6 +8,7 @@ import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
 import type {
   ClaimItem,
+  ConsentInput,
   DeviceGraph,
   FinishItem,
   LaneKey,
@@ -17,6 +18,7 @@ import type {
   Parking,
   Pool,
   ResendWindow,
+  SendContext,
 } from '@s2s/store';
 import type { Batcher } from '../batcher.js';
 import type { Metrics } from '../metrics.js';
@@ -51,8 +53,17 @@ export interface LaneDeps {
   workerId: string;
   apps: { get(appId: string): Promise<import('@s2s/store').App | undefined> };
   resendWindows(): readonly ResendWindow[];
-  /** Group-committed hot-path writes (see batcher.ts). */
-  batches: { claim: Batcher<ClaimItem, LedgerPlan | null>; finish: Batcher<FinishItem, undefined> };
+  /** Records' consent choices at intake (`recordConsentMany`). */
+  consent: { recordMany(inputs: ConsentInput[]): Promise<void> };
+  /** Group-committed hot-path writes and reads (see batcher.ts). */
+  batches: {
+    claim: Batcher<ClaimItem, LedgerPlan | null>;
+    finish: Batcher<FinishItem, undefined>;
+    /** Before a partner call: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
+    context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
+    /** At intake: was the record's device erased after it was received (`erasedAmong`)? */
+    erased: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, boolean>;
+  };
   sleep(ms: number): Promise<void>;
   now(): number;
 }
@@ -69,6 +80,11 @@ export interface LaneItem {
   expected: Partner[];
   /** Replies queued on the producer for this record; it is finished once they are acknowledged. */
   replies: Promise<void>[];
+  /**
+   * The app is hybrid (the Singular SDK sends sessions): Singular events need no session from the
+   * relay. Set at intake, and when a parked record is read back (the app may have switched since).
+   */
+  hybrid: boolean;
   /** Set when the item was read back from the lane's parked records. */
   parked?: { seq: number; parkedForMs: number };
 }

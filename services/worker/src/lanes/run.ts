@@ -4,7 +4,10 @@
  * Order within a (device, partner) lane is kept by three rules:
  * - while records wait in Postgres for the lane, a new record queues behind them (parked), except a
  *   Singular session on a lane that only waits for that session: it goes first, then the backlog;
- * - a Singular event of a device whose first session has not been accepted waits (`awaiting_session`);
+ * - a Singular event of a device whose first session has not been accepted waits (`awaiting_session`),
+ *   except in a hybrid app: the Singular SDK sends its sessions, so events go at once, and events
+ *   parked before the app switched to hybrid are sent when their lane is drained (not dead-lettered
+ *   as `no_session`);
  * - a record whose partner calls keep failing parks the lane with a next attempt time; the scheduler
  *   drains it later, oldest first, on whichever worker owns the device's partition by then.
  */
@@ -13,7 +16,9 @@ import { finishDeadLetter, parkItem } from './finish.js';
 import type { Lane, LaneDeps, LaneItem } from './lane.js';
 import { backoffMs, send, settle } from './send.js';
 
-const isSingularEvent = (lane: Lane, item: LaneItem) => lane.key.partner === 'singular' && item.message.kind === 'event';
+/** A Singular event that must wait for the device's first session (never in a hybrid app). */
+const waitsForSession = (lane: Lane, item: LaneItem) =>
+  lane.key.partner === 'singular' && item.message.kind === 'event' && !item.hybrid;
 
 function parkDelayMs(deps: LaneDeps, attempts: number): number {
   return backoffMs(attempts, deps.settings.parkBaseMs, deps.settings.parkMaxMs);
@@ -33,18 +38,18 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
   const isSession = item.message.kind === 'session';
   // Hot path (nothing waits in the lane): `send` claims the row directly and settles only if it is
   // not ready. Otherwise settle first, so that a record already finished is never parked again.
-  const mustWait = lane.waiting > 0 || (isSingularEvent(lane, item) && !lane.sessionForwarded);
-  if (mustWait && (await settle(deps, lane, item)) === 'done') return drainIfReleased(deps, lane);
+  const mustWait = lane.waiting > 0 || (waitsForSession(lane, item) && !lane.sessionForwarded);
+  if (mustWait && (await settle(deps, lane, item)) === 'done') return drainIfReleased(deps, lane, item.hybrid);
 
   if (lane.waiting > 0) {
     const sessionGoesFirst = lane.key.partner === 'singular' && isSession && !lane.retryParked && !lane.sessionForwarded;
     if (!sessionGoesFirst) {
       await parkItem(deps, lane, item, lane.retryParked ? 'lane_parked' : 'awaiting_session');
-      if (!lane.retryParked && lane.sessionForwarded) await drainLane(deps, lane);
+      if (!lane.retryParked && (lane.sessionForwarded || item.hybrid)) await drainLane(deps, lane);
       return;
     }
   }
-  if (isSingularEvent(lane, item) && !(await lane.sessionIsForwarded(deps))) {
+  if (waitsForSession(lane, item) && !(await lane.sessionIsForwarded(deps))) {
     await parkItem(deps, lane, item, 'awaiting_session');
     return;
   }
@@ -53,12 +58,15 @@ export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promi
     await parkLane(deps, lane, item, r.error);
     return;
   }
-  await drainIfReleased(deps, lane);
+  await drainIfReleased(deps, lane, item.hybrid);
 }
 
-/** The first session is in (sent now, or found sent by an earlier owner): release the events that waited for it, in order. */
-async function drainIfReleased(deps: LaneDeps, lane: Lane): Promise<void> {
-  if (lane.waiting > 0 && lane.sessionForwarded && !lane.retryParked) await drainLane(deps, lane);
+/**
+ * The first session is in (sent now, or found sent by an earlier owner), or the app is hybrid:
+ * release the events that waited for it, in order.
+ */
+async function drainIfReleased(deps: LaneDeps, lane: Lane, hybrid: boolean): Promise<void> {
+  if (lane.waiting > 0 && (lane.sessionForwarded || hybrid) && !lane.retryParked) await drainLane(deps, lane);
 }
 
 /**
@@ -85,10 +93,13 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
       lane.waiting = 0;
       return;
     }
+    // The mode as it is now: events parked before a switch to hybrid go instead of waiting on.
+    const hybrid = (await deps.apps.get(lane.key.appId))?.mode === 'hybrid';
     for (const rec of records) {
       // The partition went to another owner (rebalance): it drains the lane from here.
       if (lane.queue.isClosed) return;
       const item: LaneItem = {
+        hybrid,
         message: decodeIngest(rec.original, rec.originalSchema),
         original: rec.original,
         originalSchema: rec.originalSchema,
@@ -104,7 +115,7 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
         lane.waiting = Math.max(0, lane.waiting - 1);
         continue;
       }
-      if (isSingularEvent(lane, item) && !(await lane.sessionIsForwarded(deps))) {
+      if (waitsForSession(lane, item) && !(await lane.sessionIsForwarded(deps))) {
         if (rec.parkedForMs >= deps.settings.noSessionTimeoutMs) {
           await finishDeadLetter(deps, lane, item, {
             reason: 'no_session',

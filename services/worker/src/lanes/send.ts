@@ -3,10 +3,16 @@
  * (duplicates, redeliveries, resend windows, re-drives), then claim the row's lease and call the
  * partner, with short in-lane retries. The only path to a partner call is a successful claim (or,
  * under IN_DOUBT_POLICY=resend, a counted takeover of an expired lease).
+ *
+ * Read alongside the claim, before the call (one group-committed query, `sendContextAmong`): whether
+ * the device was erased after the record was received (then no call: `suppressed`, reason `erased`;
+ * this closes the race with an erasure that came after intake), and for Singular the device's
+ * recorded consent and identifiers the record lacks (enrich.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { RelayError } from '@s2s/contracts';
+import { type IngestMessage, RelayError } from '@s2s/contracts';
 import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor } from '@s2s/store';
+import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
 import { finishDeadLetter, finishForwarded, finishSkipped, publishLater, replyFor } from './finish.js';
 import type { Lane, LaneDeps, LaneItem } from './lane.js';
@@ -114,6 +120,10 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
   let attempt = 0;
   let triedBatch = false;
   let checkedAge = false;
+  let message: IngestMessage | undefined;
+  // Read while the row is claimed; awaited before the first call (its failure surfaces there).
+  const context = deps.batches.context.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs });
+  context.catch(() => {});
 
   for (;;) {
     if (!held && attempt === 0 && !triedBatch) {
@@ -168,11 +178,21 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
       }
     }
 
+    if (!message) {
+      const ctx = await context;
+      if (ctx.erased) {
+        log.info('device erased after intake: not sent');
+        await finishSkipped(deps, lane, item, 'erased');
+        return { kind: 'finished' };
+      }
+      message = key.partner === 'singular' ? ({ ...m, record: enrichRecord(m.record, ctx) } as IngestMessage) : m;
+    }
+
     const app = await deps.apps.get(m.appId);
     const t0 = performance.now();
     try {
       if (!app) throw new RelayError('UNKNOWN_APP', `unknown app ${m.appId}`);
-      const answers = await deps.partners.call({ partner: key.partner, app, message: m, install: plan.install ?? false });
+      const answers = await deps.partners.call({ partner: key.partner, app, message, install: plan.install ?? false });
       deps.metrics.partnerLatency.observe({ partner: key.partner, result: 'ok' }, (performance.now() - t0) / 1000);
       await finishForwarded(deps, lane, item, answers, owner, (plan.install ?? false) && m.kind === 'session');
       return { kind: 'finished' };
