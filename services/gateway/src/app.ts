@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 /**
  * The whole gateway as one plugin tree; every dependency comes in through `GatewayDeps`, so tests
  * build it with real Kafka and Postgres and call `app.inject`, and server.ts builds it for real.
@@ -13,6 +14,7 @@ import type { Logger } from '@s2s/logging';
 import type { Pool } from '@s2s/store';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { GatewayConfig } from './config.js';
+import { GatewayError } from './errors.js';
 import type { Clock } from './intake/service.js';
 import auth from './plugins/app/auth.js';
 import intake from './plugins/app/intake.js';
@@ -100,6 +102,17 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     genReqId: () => newRequestId(),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true },
+  });
+  // JSON bodies must be UTF-8 (RFC 8259). Fastify's parser would turn invalid bytes into U+FFFD and
+  // the record would reach the partners altered; refuse them instead, then parse as Fastify does
+  // (prototype poisoning refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (!isUtf8(body as Buffer)) {
+      done(new GatewayError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, (body as Buffer).toString('utf8'), done);
   });
   await app.register(gatewayApp, deps);
   await app.ready();

@@ -33,6 +33,9 @@ export default async function ops(fastify: FastifyInstance, { adminKey, sandboxU
       return rest;
     },
   };
+  // The proxy passes bodies through untouched with parsers of its own; the gateway's strict JSON
+  // parser (app.ts) must not stand in its way in this context.
+  fastify.removeContentTypeParser('application/json');
   if (sandboxUrl)
     await fastify.register(httpProxy, { upstream: sandboxUrl, prefix: '/ops/sandbox', rewritePrefix: '/_sandbox', replyOptions });
   if (workerOpsUrl) await fastify.register(httpProxy, { upstream: workerOpsUrl, prefix: '/ops/workers', replyOptions });

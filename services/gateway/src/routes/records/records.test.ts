@@ -73,6 +73,19 @@ describe('canonical intake routes (app.inject, real Kafka and Postgres)', () => 
       expect(res.json().code).toBe('MALFORMED_JSON');
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     }
+
+    // A valid record with bytes that are not UTF-8 in a text field: refused, never stored as U+FFFD.
+    const json = JSON.stringify(exampleEvent(exampleAndroidSession(5, gw.appId), 'level_up'));
+    const [head, tail] = json.split('level_up') as [string, string];
+    const latin1 = Buffer.concat([Buffer.from(head), Buffer.from([0x6c, 0xe9, 0x76, 0x65, 0x6c]), Buffer.from(tail)]);
+    const notUtf8 = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: latin1,
+    });
+    expect(notUtf8.statusCode).toBe(400);
+    expect(notUtf8.json()).toMatchObject({ code: 'MALFORMED_JSON', detail: 'the body is not valid UTF-8' });
   });
 
   it('refuses a missing, unknown or revoked key and a disabled app with 401, another app with 403', async () => {
