@@ -62,4 +62,31 @@ describe('worker: session first, then events in order', () => {
     const onside = await h.sandbox.requests({ partner: 'onside' });
     expect(onside.filter((e) => e.path.endsWith('/attribution/install'))).toHaveLength(1);
   });
+
+  it('sends a session parked behind its early event once the partner recovers, then the event', async () => {
+    // Regression (found by the fault suite): an event parked before its session, then the session's
+    // calls failing long enough to park the lane. The drain met the event first, saw it must wait for
+    // a session, and stopped, with the session parked behind it: the lane never moved again.
+    const session = exampleIosSession(7002, APP_ID);
+    const device = session.ids.idfv as string;
+    await h.sandbox.fault({ partner: 'singular', kind: 'error', status: 503, device, count: 6 });
+    await h.produce([
+      ingest(exampleEvent(session, 'before_session')),
+      ingest(session),
+      ingest(exampleEvent(session, 'after_session')),
+    ]);
+    const answered = async () =>
+      (await h.sandbox.requests({ partner: 'singular', device })).filter((e) => !e.outcome.startsWith('fault'));
+    const seq = await waitFor(
+      async () => {
+        const got = singularSequence(await answered());
+        return got.length >= 3 && got;
+      },
+      { what: 'the session and both events at the sandbox', timeoutMs: 30_000 },
+    );
+    expect(seq).toEqual(['launch', 'before_session', 'after_session']);
+    // The lane really was parked: the session's calls failed beyond the in-lane retries first.
+    const failed = (await h.sandbox.requests({ partner: 'singular', device })).filter((e) => e.outcome.startsWith('fault'));
+    expect(failed.length).toBe(6);
+  });
 });

@@ -133,8 +133,13 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
   if (info.partnerAnswer) letter.partnerAnswer = info.partnerAnswer;
   await deps.publisher.deadLetter(letter);
   const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: info.inDoubt ?? false, atMs: now });
+  // A first session left in doubt may well have reached Singular. For ordering it counts as sent:
+  // the device's events go on in the app's order behind it instead of waiting for the next session
+  // (which would then reach the partner ahead of them).
+  const sessionInDoubt = Boolean(info.inDoubt) && lane.key.partner === 'singular' && m.kind === 'session';
   if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
     await durably(deps, 'dead letter', async (db) => {
+      if (sessionInDoubt) await deps.devices.markSessionForwarded(m.appId, m.deviceKey, db);
       // The in-doubt transition was made by holdInDoubt; store the reply with it.
       await db.query(`UPDATE ledger SET reply = $4 WHERE app_id = $1 AND partner = $2 AND idem_key = $3`, [
         m.appId,
@@ -152,11 +157,12 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
       state: 'dlq',
       reply,
       owner: info.owner,
-      sessionForwarded: false,
+      sessionForwarded: sessionInDoubt,
       installed: false,
       parkedSeq: item.parked?.seq,
     });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  if (sessionInDoubt) lane.sessionForwarded = true;
   publishLater(deps, item, reply);
 }
 

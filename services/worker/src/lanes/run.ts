@@ -71,7 +71,8 @@ async function drainIfReleased(deps: LaneDeps, lane: Lane, hybrid: boolean): Pro
 
 /**
  * Works through the lane's parked records, oldest first, until none is left (the lane is unparked),
- * a call keeps failing (parked again, later), or an event must go on waiting for its session.
+ * a call keeps failing (parked again, later), or events must go on waiting for a session that is
+ * not in the backlog.
  */
 export async function drainLane(deps: LaneDeps, lane: Lane): Promise<void> {
   const drained: LaneItem[] = [];
@@ -95,6 +96,11 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
     }
     // The mode as it is now: events parked before a switch to hybrid go instead of waiting on.
     const hybrid = (await deps.apps.get(lane.key.appId))?.mode === 'hybrid';
+    // Events that wait for the first session are passed over while looking for that session further
+    // on (it may be parked behind them after failed calls); once it is sent, the list is read again
+    // from the oldest record, so the events follow it in their order.
+    let passedOver = false;
+    let sessionSent = false;
     for (const rec of records) {
       // The partition went to another owner (rebalance): it drains the lane from here.
       if (lane.queue.isClosed) return;
@@ -113,6 +119,10 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
       if ((await settle(deps, lane, item)) === 'done') {
         await deps.parking.remove(rec.seq);
         lane.waiting = Math.max(0, lane.waiting - 1);
+        if (passedOver && item.message.kind === 'session') {
+          sessionSent = true;
+          break;
+        }
         continue;
       }
       if (waitsForSession(lane, item) && !(await lane.sessionIsForwarded(deps))) {
@@ -125,16 +135,26 @@ async function drainParked(deps: LaneDeps, lane: Lane, drained: LaneItem[]): Pro
           });
           continue;
         }
-        // Nothing to retry: the lane only waits for the device's first session now.
-        if (lane.retryParked) await deps.parking.unparkLane(lane.key);
-        lane.retryParked = false;
-        return;
+        passedOver = true;
+        continue;
       }
+      // Behind a waiting event only the session it waits for may go first.
+      if (passedOver && item.message.kind !== 'session') continue;
       const r = await send(deps, lane, item);
       if (r.kind === 'failing') {
         await parkLane(deps, lane, item, r.error);
         return;
       }
+      if (passedOver) {
+        sessionSent = true;
+        break;
+      }
+    }
+    if (passedOver && !sessionSent) {
+      // Nothing to retry: the lane only waits for the device's first session now.
+      if (lane.retryParked) await deps.parking.unparkLane(lane.key);
+      lane.retryParked = false;
+      return;
     }
   }
 }
