@@ -28,24 +28,31 @@ export function createPool({
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection (server restart) must not crash the process;
-  // the pool drops it and the next query opens a new one.
+  // A client losing its connection (server restart, terminated backend) must not crash the process
+  // with an unhandled 'error' event: an idle one is dropped by the pool (its 'error' event), and a
+  // checked-out one between two queries gets a listener here, so its next query fails instead.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
 /** Runs `fn` in a transaction; rolls back on any error and rethrows it. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let failure: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
+    failure = err instanceof Error ? err : new Error(String(err));
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    // After a failure the connection may be broken: destroy it rather than hand it to the next caller.
+    client.release(failure);
   }
 }
