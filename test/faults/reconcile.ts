@@ -219,13 +219,17 @@ export async function reconcile(
   // Order per device at Singular: the app's order (session first), each record at most once.
   for (const [device, list] of singularSeq) {
     const first = list[0];
-    let bad = first && first.label !== 'S1' ? 1 : 0;
+    // A first session held in doubt that never reached the partner is accounted as in doubt; the
+    // records the partner did get must still be in the app's order.
+    const s1Missing =
+      first !== undefined && firstSessionInDoubt(first.device, byKey, idOf) && !list.some((r) => r.label === 'S1');
+    let bad = first && first.label !== 'S1' && !s1Missing ? 1 : 0;
     for (let i = 1; i < list.length; i++) if ((list[i] as PlannedRecord).order <= (list[i - 1] as PlannedRecord).order) bad++;
     if (bad === 0) continue;
     const seenOrder = `device ${device} saw ${list.map((r) => r.label).join(' ')}`;
     if (first && firstSessionInDoubt(first.device, byKey, idOf)) {
       row.orderAfterInDoubt += bad;
-      console.warn(`order after an in-doubt first session (known bug): ${seenOrder}`);
+      problems.push(`order after an in-doubt first session: ${seenOrder}`);
     } else {
       row.orderViolations += bad;
       problems.push(`order: ${seenOrder}`);
