@@ -94,7 +94,7 @@ export function createDeviceGraph(pool: pg.Pool) {
             input.consent.limitAdTracking ?? null,
           ],
         );
-        await recordIdentifiers(db, input);
+        await recordIdentifiers(db, input.appId, input.deviceKey, input.identifiers);
         return { duplicate: false, rows: planned };
       });
     },
@@ -147,9 +147,17 @@ export function createDeviceGraph(pool: pg.Pool) {
 }
 export type DeviceGraph = ReturnType<typeof createDeviceGraph>;
 
-/** Upserts the record's identifiers; a new value for a kind the device already had is logged as a change. */
-async function recordIdentifiers(db: Db, input: IntakeInput): Promise<void> {
-  const entries = Object.entries(input.identifiers);
+/**
+ * Upserts a device's identifiers; a new value for a kind the device already had is logged as a
+ * change. Shared by the workers' intake and Singular postbacks, so both keep the graph one way.
+ */
+export async function recordIdentifiers(
+  db: Db,
+  appId: string,
+  deviceKey: string,
+  identifiers: Record<string, string>,
+): Promise<void> {
+  const entries = Object.entries(identifiers);
   if (entries.length === 0) return;
   await db.query(
     `WITH incoming AS (SELECT * FROM unnest($3::text[], $4::text[]) AS t(kind, value)),
@@ -165,6 +173,6 @@ async function recordIdentifiers(db: Db, input: IntakeInput): Promise<void> {
      INSERT INTO device_identifiers (app_id, device_key, kind, value)
      SELECT $1, $2, kind, value FROM incoming
      ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()`,
-    [input.appId, input.deviceKey, entries.map(([k]) => k), entries.map(([, v]) => v)],
+    [appId, deviceKey, entries.map(([k]) => k), entries.map(([, v]) => v)],
   );
 }

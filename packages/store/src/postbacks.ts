@@ -15,6 +15,7 @@
 import { deviceKey, type Platform } from '@s2s/contracts';
 import type pg from 'pg';
 import { withTransaction } from './db.js';
+import { recordIdentifiers } from './devices.js';
 
 type Db = Pick<pg.Pool, 'query'>;
 
@@ -119,29 +120,4 @@ async function resolveDevice(db: Db, appId: string, computed: string, identifier
     [appId, entries.map(([k]) => k), entries.map(([, v]) => v)],
   );
   return rows.length === 1 && rows[0] ? rows[0].device_key : computed;
-}
-
-/**
- * Upserts identifiers, logging a new value of a kind the device had as a change. The same statement
- * as the worker's intake (devices.ts), so both sources keep the graph the same way.
- */
-async function recordIdentifiers(db: Db, appId: string, key: string, identifiers: Record<string, string>): Promise<void> {
-  const entries = Object.entries(identifiers);
-  if (entries.length === 0) return;
-  await db.query(
-    `WITH incoming AS (SELECT * FROM unnest($3::text[], $4::text[]) AS t(kind, value)),
-     changes AS (
-       INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
-       SELECT $1, $2, i.kind, prev.value, i.value FROM incoming i
-       JOIN LATERAL (SELECT d.value FROM device_identifiers d
-                     WHERE d.app_id = $1 AND d.device_key = $2 AND d.kind = i.kind
-                     ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
-       WHERE NOT EXISTS (SELECT 1 FROM device_identifiers d
-                         WHERE d.app_id = $1 AND d.device_key = $2 AND d.kind = i.kind AND d.value = i.value)
-     )
-     INSERT INTO device_identifiers (app_id, device_key, kind, value)
-     SELECT $1, $2, kind, value FROM incoming
-     ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()`,
-    [appId, key, entries.map(([k]) => k), entries.map(([, v]) => v)],
-  );
 }
