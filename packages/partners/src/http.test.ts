@@ -1,20 +1,10 @@
 import { Agent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPartnerError, type PartnerError } from './errors.js';
 import { createHttpClient, type HttpClient } from './http.js';
+import { failure } from './testing/failure.js';
 import { closedPortUrl, startServer, type TestServer } from './testing/server.js';
 
 const SECRET = 'sk_live_SECRET_123';
-
-async function failure(p: Promise<unknown>): Promise<PartnerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isPartnerError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a PartnerError');
-}
 
 describe('http client', () => {
   let server: TestServer;

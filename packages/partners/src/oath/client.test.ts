@@ -1,23 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { exampleAndroidSession, exampleIosSession } from '@s2s/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPartnerError, type PartnerError } from '../errors.js';
+import { failure } from '../testing/failure.js';
 import { json, startServer, type TestServer } from '../testing/server.js';
 import type { PartnerLogger } from '../types.js';
 import { createOathClient, type OathClient } from './client.js';
 
 const settings = { dataProviderId: 'acme', hmacKey: 'oath_SECRET_hmac_key' };
 const requestId = '0190a8e2-7c4e-7a1b-9c1d-0123456789ab';
-
-async function failure(p: Promise<unknown>): Promise<PartnerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isPartnerError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a PartnerError');
-}
 
 /** What a strict receiver does (§2.7): bs first, HMAC over the raw bytes after it. */
 function verifiesRaw(rawUrl: string, key: string): boolean {

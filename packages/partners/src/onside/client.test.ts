@@ -1,22 +1,12 @@
 import { exampleAndroidSession, exampleIosSession, type SessionRecord } from '@s2s/contracts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isPartnerError, type PartnerError } from '../errors.js';
+import { failure } from '../testing/failure.js';
 import { claimsFor, type FakeOnside, type SigningKey, sign, signingKey, startFakeOnside } from '../testing/onside.js';
 import { buildOnsideBody } from './build.js';
 import { createOnsideClient, type OnsideClient } from './client.js';
 
 const T0 = 1_763_800_000_000;
 const NOW_S = T0 / 1000;
-
-async function failure(p: Promise<unknown>): Promise<PartnerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isPartnerError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a PartnerError');
-}
 
 const record = (extra: Partial<SessionRecord> = {}): SessionRecord => ({ ...exampleIosSession(4), ...extra });
 

@@ -1,7 +1,8 @@
 import { base64url, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isPartnerError, type OnsideCheck, type PartnerError } from '../errors.js';
+import type { OnsideCheck } from '../errors.js';
 import { createHttpClient, type HttpClient } from '../http.js';
+import { failure } from '../testing/failure.js';
 import { claimsFor, type FakeOnside, type SigningKey, sign, signingKey, startFakeOnside } from '../testing/onside.js';
 import { closedPortUrl } from '../testing/server.js';
 import { createJwksCache, type JwksCache } from './jwks.js';
@@ -10,16 +11,6 @@ import { verifyOnsideJwsWith } from './verify.js';
 const T0 = 1_763_800_000_000;
 const NOW_S = T0 / 1000;
 const expected = { bundleId: 'com.example.my-awesome-app', token: 'a1b2c3d4-client-random-token-5e6f' };
-
-async function failure(p: Promise<unknown>): Promise<PartnerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isPartnerError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a PartnerError');
-}
 
 describe('Onside JWS verification (§3.5) against a local JWKS', () => {
   let key: SigningKey;

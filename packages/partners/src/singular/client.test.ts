@@ -1,6 +1,6 @@
 import { exampleAndroidSession, exampleEvent, exampleIosSession } from '@s2s/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPartnerError, type PartnerError } from '../errors.js';
+import { failure } from '../testing/failure.js';
 import { json, startServer, type TestServer } from '../testing/server.js';
 import type { PartnerLogger } from '../types.js';
 import { buildSingularSessionQuery } from './build.js';
@@ -8,16 +8,6 @@ import { createSingularClient, type SingularClient } from './client.js';
 
 const KEY = 'acme_SECRETKEY_sh868sdjv';
 const app = { sdkKey: KEY, ddlEnabled: true };
-
-async function failure(p: Promise<unknown>): Promise<PartnerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isPartnerError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a PartnerError');
-}
 
 describe('Singular client against a local server', () => {
   let server: TestServer;
