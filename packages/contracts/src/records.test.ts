@@ -100,4 +100,21 @@ describe('canonical records', () => {
     const errs = errorsOf(EventRecord, { ...exampleEvent(exampleIosSession()), color: 'red' });
     expect(errs).toEqual([{ field: '(body)', message: 'unknown field(s): color' }]);
   });
+
+  it('lists the cross-field failures together with the shape failures, in one answer', () => {
+    const s = exampleIosSession();
+    const errs = errorsOf(SessionRecord, { ...s, osVersion: 17, ids: {}, attStatus: undefined, make: undefined });
+    expect(errs.map((e) => e.field)).toEqual(expect.arrayContaining(['osVersion', 'ids.idfv', 'attStatus', 'make']));
+    // No identifier rules for a platform that is not one: only the platform is named.
+    const odd = errorsOf(EventRecord, { ...exampleEvent(s), platform: 'Windows' });
+    expect(odd.map((e) => e.field)).toEqual(['platform']);
+    expect(errorsOf(EventRecord, 'not an object').map((e) => e.field)).toEqual(['(body)']);
+  });
+
+  it('bounds revenue amounts', () => {
+    const e = exampleRevenueEvent(exampleAndroidSession());
+    expect(errorsOf(EventRecord, { ...e, amount: 1.5e300 })).toEqual([
+      { field: 'amount', message: 'must be at most 1,000,000,000' },
+    ]);
+  });
 });

@@ -222,7 +222,7 @@ export const EventFields = z
     /** Singular `is_revenue_event`. */
     isRevenueEvent: z.boolean().optional(),
     /** Singular `amt` (negative for refunds, S15); always with currency. */
-    amount: z.number().finite().optional(),
+    amount: z.number().finite().min(-1e9, 'must be at least -1,000,000,000').max(1e9, 'must be at most 1,000,000,000').optional(),
     /** Singular `cur`: ISO 4217, upper case. */
     currency: z
       .string()
@@ -251,12 +251,25 @@ type CommonShape = {
 };
 
 /** Rules shared by sessions and events (partner-apis.md §1.2, §1.3, S2, S7, S8). */
-function checkDevice(r: CommonShape, ctx: Ctx): void {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlatform = (p: unknown): p is Platform => p === 'iOS' || p === 'Android';
+
+/**
+ * The cross-field rules run whenever the body is an object, even when some field already failed
+ * (zod skips refinements after such failures by default), so one answer lists every failing field.
+ * They therefore read fields defensively: a field of the wrong type is reported by the base schema.
+ */
+const EVERY_OBJECT = { when: (payload: { value: unknown }) => isObject(payload.value) };
+
+function checkDevice(input: CommonShape, ctx: Ctx): void {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const r = { ...input, ids: (isObject(input.ids) ? input.ids : {}) as DeviceIds };
   for (const [k, v] of Object.entries(r.ids)) {
     if (typeof v === 'string' && ZERO_ID.test(v)) issue(['ids', k], 'is all zeros: omit an identifier the OS did not give');
   }
-  if (r.platform === 'iOS') {
+  if (!isPlatform(r.platform)) {
+    // The base schema names the platform; the identifier rules depend on it.
+  } else if (r.platform === 'iOS') {
     if (!r.ids.idfv) issue(['ids', 'idfv'], 'is required on iOS');
     if (r.attStatus === undefined) issue(['attStatus'], 'is required on iOS (send 0 if the app never asks for tracking)');
     if (r.ids.idfa && r.attStatus !== 3) issue(['ids', 'idfa'], 'must be omitted unless attStatus is 3 (authorized)');
@@ -280,6 +293,8 @@ export const SessionRecord = SessionFields.superRefine((r, ctx) => {
   for (const k of ['appVersion', 'make', 'model', 'locale', 'osBuild'] as const)
     if (!r[k]) issue([k], 'is required on a session');
   if (r.updateTimeS < r.installTimeS) issue(['updateTimeS'], 'must not be before installTimeS');
+  if (r.resolveShortLink && !r.openUri) issue(['openUri'], 'is required when resolveShortLink is true');
+  if (!isPlatform(r.platform)) return;
   if (r.platform === 'Android') {
     if (!r.installSource) issue(['installSource'], 'is required on Android (the installer package, e.g. com.android.vending)');
     if (r.install && r.installSource === 'com.android.vending' && !r.installRef)
@@ -291,8 +306,7 @@ export const SessionRecord = SessionFields.superRefine((r, ctx) => {
     for (const k of ['installSource', 'installRef', 'metaRef', 'fcmToken'] as const)
       if (r[k] !== undefined) issue([k], 'is Android only');
   }
-  if (r.resolveShortLink && !r.openUri) issue(['openUri'], 'is required when resolveShortLink is true');
-});
+}, EVERY_OBJECT);
 export type SessionRecord = z.infer<typeof SessionRecord>;
 
 export const EventRecord = EventFields.superRefine((r, ctx) => {
@@ -301,7 +315,7 @@ export const EventRecord = EventFields.superRefine((r, ctx) => {
   if ((r.amount === undefined) !== (r.currency === undefined))
     issue([r.amount === undefined ? 'amount' : 'currency'], 'amount and currency go together (never make up a currency)');
   if (r.receiptSignature && r.platform !== 'Android') issue(['receiptSignature'], 'is Android only');
-});
+}, EVERY_OBJECT);
 export type EventRecord = z.infer<typeof EventRecord>;
 
 export type RecordKind = 'session' | 'event';
