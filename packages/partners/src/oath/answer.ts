@@ -6,6 +6,7 @@
  *   any other status      → permanent, with the partner's `error` text when it gave one
  */
 import type { OathAnswer, OathClaim } from '@s2s/contracts';
+import { readJsonObject } from '../answer-json.js';
 import { statusReason } from '../http.js';
 
 export type OathOutcome =
@@ -60,15 +61,9 @@ export function oathClaimOf(raw: unknown): OathClaim | undefined {
 export function parseOathResponse(status: number, body: string): OathOutcome {
   if (status === 429 || status >= 500) return { outcome: 'retryable', reason: `HTTP ${status}` };
   if (status < 200 || status > 299) return { outcome: 'permanent', reason: statusReason(status, body) };
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return { outcome: 'retryable', reason: 'answer is not JSON', unreadable: true };
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json))
-    return { outcome: 'retryable', reason: 'answer is not a JSON object', unreadable: true };
-  const obj = json as Record<string, unknown>;
+  const read = readJsonObject(body);
+  if ('unreadable' in read) return { outcome: 'retryable', reason: read.unreadable, unreadable: true };
+  const obj = read.obj;
   if (obj.claims !== undefined && obj.claims !== null && !Array.isArray(obj.claims))
     return { outcome: 'retryable', reason: '`claims` is not an array', unreadable: true };
   const rawClaims = (obj.claims as unknown[] | null | undefined) ?? [];

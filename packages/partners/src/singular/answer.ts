@@ -8,6 +8,7 @@
  *   414 / 431                                   → permanent: the same bytes can never pass (S21)
  */
 import type { SingularAnswer } from '@s2s/contracts';
+import { readJsonObject } from '../answer-json.js';
 
 export type SingularOutcome =
   | { outcome: 'success'; answer: SingularAnswer }
@@ -51,15 +52,9 @@ export function parseSingularResponse(status: number, body: string): SingularOut
   // S21: a URL too long for Singular will never pass as is (the POST form variant is the fix).
   if (status === 414 || status === 431) return { outcome: 'permanent', reason: `HTTP ${status}: request too large` };
   if (status !== 200) return { outcome: 'retryable', reason: `HTTP ${status}` };
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return { outcome: 'retryable', reason: 'answer is not JSON', unreadable: true };
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json))
-    return { outcome: 'retryable', reason: 'answer is not a JSON object', unreadable: true };
-  const obj = json as Record<string, unknown>;
+  const read = readJsonObject(body);
+  if ('unreadable' in read) return { outcome: 'retryable', reason: read.unreadable, unreadable: true };
+  const obj = read.obj;
   if (obj.status === 'ok') return { outcome: 'success', answer: singularAnswerOf(obj) };
   const reason = typeof obj.reason === 'string' ? obj.reason : `status ${JSON.stringify(obj.status ?? null)}`;
   if (obj.status === 'error' && isPermanentSingularReason(reason)) return { outcome: 'permanent', reason };
