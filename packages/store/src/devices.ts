@@ -38,7 +38,8 @@ export interface IntakeInput {
 
 export type IntakeResult = { duplicate: true; rows: LedgerRow[] } | { duplicate: false; rows: NewLedgerRow[] };
 
-interface DeviceRow {
+/** A `devices` row as selected with DEVICE_COLUMNS. */
+export interface DeviceRow {
   app_id: string;
   device_key: string;
   platform: string;
@@ -48,7 +49,7 @@ interface DeviceRow {
   installs: Partial<Record<string, string>>;
 }
 
-const toState = (r: DeviceRow): DeviceState => ({
+export const toState = (r: DeviceRow): DeviceState => ({
   appId: r.app_id,
   deviceKey: r.device_key,
   platform: r.platform,
@@ -58,7 +59,7 @@ const toState = (r: DeviceRow): DeviceState => ({
   installs: r.installs,
 });
 
-const DEVICE_COLUMNS = 'app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs';
+export const DEVICE_COLUMNS = 'app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs';
 type Db = Pick<pg.Pool, 'query'>;
 
 export function createDeviceGraph(pool: pg.Pool) {

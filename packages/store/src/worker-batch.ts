@@ -6,7 +6,7 @@
 import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
 import { withTransaction } from './db.js';
-import type { DeviceState, IntakeInput, IntakeResult } from './devices.js';
+import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import type { LedgerKey, LedgerPlan, LedgerRow, NewLedgerRow } from './ledger.js';
 
 export interface ClaimItem extends LedgerKey {
@@ -24,16 +24,6 @@ export interface FinishItem extends LedgerKey {
   installed: boolean;
   /** The parked record this finishes, if it came from a lane's backlog. */
   parkedSeq?: number | undefined;
-}
-
-interface DeviceRow {
-  app_id: string;
-  device_key: string;
-  platform: string;
-  last_activity_ms: string | null;
-  first_session_ms: string | null;
-  session_forwarded_at: Date | null;
-  installs: Partial<Record<string, string>>;
 }
 
 export function createWorkerBatches(pool: pg.Pool) {
@@ -131,23 +121,10 @@ export function createWorkerBatches(pool: pg.Pool) {
            SELECT t.a, t.d, t.p FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY t.a, t.d
            ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
-           RETURNING app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs`,
+           RETURNING ${DEVICE_COLUMNS}`,
           [distinct.map((i) => i.appId), distinct.map((i) => i.deviceKey), distinct.map((i) => i.platform)],
         );
-        const state = new Map<string, DeviceState>(
-          devices.map((d) => [
-            `${d.app_id}\u0000${d.device_key}`,
-            {
-              appId: d.app_id,
-              deviceKey: d.device_key,
-              platform: d.platform,
-              lastActivityMs: d.last_activity_ms === null ? null : Number(d.last_activity_ms),
-              firstSessionMs: d.first_session_ms === null ? null : Number(d.first_session_ms),
-              sessionForwardedAt: d.session_forwarded_at,
-              installs: d.installs,
-            },
-          ]),
-        );
+        const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
         const { rows: existing } = await db.query<{ app_id: string; idem_key: string; partner: Partner; state: string }>(
           `SELECT l.app_id, l.idem_key, l.partner, l.state FROM ledger l
            JOIN unnest($1::text[], $2::text[]) AS k(app_id, idem_key) ON l.app_id = k.app_id AND l.idem_key = k.idem_key`,
