@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createAppsRepo } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,17 +12,10 @@ import {
   testKafka,
   waitFor,
 } from '../support/index.js';
+import { freePort } from '../support/processes.js';
 import { readTopic } from './kafka-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('gateway process (src/server.ts)', () => {
   let topics: TestTopics;
