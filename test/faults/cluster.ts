@@ -12,6 +12,7 @@ import { createAppsRepo } from '@s2s/store';
 import type { Admin, Kafka } from 'kafkajs';
 import { createTestSchema, type TestSchema, uniqueId, waitFor } from '../support/index.js';
 import { freePort, type Sandbox, type ServiceProcess, startSandbox, startService } from '../support/processes.js';
+import { FAST_WORKER_ENV } from '../support/worker-env.js';
 import { type OwnBroker, startOwnBroker } from './broker.js';
 
 const run = promisify(execFile);
@@ -52,18 +53,8 @@ export interface Cluster {
 }
 
 export const WORKER_ENV = {
-  PARTNER_TIMEOUT_MS: '1000',
+  ...FAST_WORKER_ENV,
   LEASE_MARGIN_MS: '500',
-  NO_SESSION_TIMEOUT_S: '600',
-  RETRY_ATTEMPTS: '2',
-  RETRY_BASE_MS: '20',
-  RETRY_MAX_MS: '100',
-  PARK_BASE_MS: '300',
-  PARK_MAX_MS: '1000',
-  SCHEDULER_INTERVAL_MS: '100',
-  COMMIT_INTERVAL_MS: '100',
-  KAFKA_SESSION_TIMEOUT_MS: '6000',
-  STALL_TIMEOUT_MS: '60000',
   DATABASE_POOL_MAX: '6',
   LANE_CONCURRENCY: '32',
   IN_DOUBT_POLICY: 'hold',

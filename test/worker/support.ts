@@ -33,6 +33,7 @@ import {
   testKafka,
   uniqueId,
 } from '../support/index.js';
+import { FAST_WORKER_ENV } from '../support/worker-env.js';
 
 export const APP_ID = 'wapp';
 export const SANDBOX_OATH_KEY = 'sandbox-oath-key';
@@ -113,19 +114,9 @@ export async function createHarness(): Promise<Harness> {
     SINGULAR_BASE_URL: `${sandbox.url}/singular`,
     OATH_BASE_URL: `${sandbox.url}/oath`,
     ONSIDE_BASE_URL: `${sandbox.url}/onside`,
-    PARTNER_TIMEOUT_MS: '1000',
+    ...FAST_WORKER_ENV,
     // Generous against a loaded CI machine: a live owner's answer must be recorded within the lease.
     LEASE_MARGIN_MS: '3000',
-    NO_SESSION_TIMEOUT_S: '600',
-    RETRY_ATTEMPTS: '2',
-    RETRY_BASE_MS: '20',
-    RETRY_MAX_MS: '100',
-    PARK_BASE_MS: '300',
-    PARK_MAX_MS: '1000',
-    SCHEDULER_INTERVAL_MS: '100',
-    COMMIT_INTERVAL_MS: '100',
-    KAFKA_SESSION_TIMEOUT_MS: '6000',
-    STALL_TIMEOUT_MS: '60000',
     DATABASE_POOL_MAX: '8',
     ...overrides,
   });
