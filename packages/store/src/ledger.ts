@@ -110,6 +110,22 @@ export type LedgerClaim =
   /** Nothing left to do for this row (sent, acked, in doubt, skipped, dlq). */
   | { kind: 'done'; row: LedgerRow };
 
+/**
+ * New ledger rows as the seven column arrays of `unnest($1::text[], …, $7::jsonb[])`
+ * (app_id, partner, idem_key, request_id, device_key, state, plan), for batched inserts.
+ */
+export function ledgerRowColumns(rows: NewLedgerRow[]): string[][] {
+  return [
+    rows.map((r) => r.appId),
+    rows.map((r) => r.partner),
+    rows.map((r) => r.idemKey),
+    rows.map((r) => r.requestId),
+    rows.map((r) => r.deviceKey),
+    rows.map((r) => r.state),
+    rows.map((r) => JSON.stringify(r.plan)),
+  ];
+}
+
 export function createLedger(pool: pg.Pool) {
   const one = async (db: Db, sql: string, args: unknown[]): Promise<LedgerRow | undefined> => {
     const { rows } = await db.query<Row>(sql, args);
@@ -134,15 +150,7 @@ export function createLedger(pool: pg.Pool) {
         `INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
          ON CONFLICT (app_id, partner, idem_key) DO NOTHING`,
-        [
-          rows.map((r) => r.appId),
-          rows.map((r) => r.partner),
-          rows.map((r) => r.idemKey),
-          rows.map((r) => r.requestId),
-          rows.map((r) => r.deviceKey),
-          rows.map((r) => r.state),
-          rows.map((r) => JSON.stringify(r.plan)),
-        ],
+        ledgerRowColumns(rows),
       );
     },
 

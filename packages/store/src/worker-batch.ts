@@ -7,7 +7,7 @@ import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
-import type { LedgerKey, LedgerPlan, LedgerRow, NewLedgerRow } from './ledger.js';
+import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
 
 export interface ClaimItem extends LedgerKey {
   owner: string;
@@ -238,13 +238,7 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
      )
      SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`,
     [
-      rows.map((r) => r.appId),
-      rows.map((r) => r.partner),
-      rows.map((r) => r.idemKey),
-      rows.map((r) => r.requestId),
-      rows.map((r) => r.deviceKey),
-      rows.map((r) => r.state),
-      rows.map((r) => JSON.stringify(r.plan)),
+      ...ledgerRowColumns(rows),
       inputs.map((i) => i.appId),
       inputs.map((i) => i.deviceKey),
       inputs.map((i) => i.recordTimeMs),
