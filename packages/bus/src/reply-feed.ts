@@ -57,25 +57,45 @@ export function createReplyFeed(kafka: Kafka, { topic, groupId, logger }: ReplyF
       } finally {
         await admin.disconnect();
       }
-      consumer = kafka.consumer({
+      const c = kafka.consumer({
         groupId: groupId ?? `gateway-replies-${randomUUID()}`,
         maxWaitTimeInMs: 100,
         allowAutoTopicCreation: false,
       });
-      consumer.on(consumer.events.CRASH, (e) => {
-        if (!e.payload.restart) running = false;
+      consumer = c;
+      // The seek goes in on the first join, not after `run` returns: when the first join fails (a
+      // coordinator still loading on a fresh broker), kafkajs drops its group and restarts it later,
+      // and a seek issued in between would be refused.
+      let positioned = false;
+      const joined = new Promise<void>((resolve, reject) => {
+        c.on(c.events.GROUP_JOIN, () => {
+          if (!positioned) {
+            positioned = true;
+            for (const { partition, offset } of ends) c.seek({ topic, partition, offset });
+          }
+          running = true;
+          resolve();
+        });
+        c.on(c.events.CRASH, (e) => {
+          if (e.payload.restart) {
+            running = false;
+            log?.warn({ err: e.payload.error }, 'reply consumer crashed; kafkajs restarts it');
+            return;
+          }
+          running = false;
+          reject(e.payload.error);
+        });
       });
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: false });
-      await consumer.run({
+      await c.connect();
+      await c.subscribe({ topic, fromBeginning: false });
+      await c.run({
         autoCommit: false,
         eachMessage: async ({ message }) => {
           const header = message.headers?.[SCHEMA_HEADER];
           deliver(message.value, header === undefined ? undefined : String(header));
         },
       });
-      for (const { partition, offset } of ends) consumer.seek({ topic, partition, offset });
-      running = true;
+      await joined;
     },
     onReply(listener) {
       listeners.add(listener);
