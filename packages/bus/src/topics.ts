@@ -57,15 +57,45 @@ export function topicSpecs(names: TopicNames, layout: TopicLayout): ITopicConfig
   ];
 }
 
-/** Creates the topics that are missing; existing topics are left as they are. Safe to run from every process. */
-export async function ensureTopics(admin: Admin, names: TopicNames, layout: TopicLayout): Promise<void> {
+/**
+ * Creates the topics that are missing; existing topics are left as they are. Safe to run from every
+ * process. Resolves once every partition of the new topics has a leader.
+ */
+export async function ensureTopics(admin: Admin, names: TopicNames, layout: TopicLayout, timeoutMs = 30_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topicSpecs(names, layout).filter((t) => !existing.has(t.topic));
   if (missing.length === 0) return;
   try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
+    // kafkajs's own wait (waitForLeaders) gives up on the first "unknown topic" answer, which a
+    // busy KRaft broker gives for a moment after creating a topic; the wait below rides it out.
+    await admin.createTopics({ topics: missing, waitForLeaders: false });
   } catch (err) {
     // Another process may have created them between list and create.
     if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+  }
+  await waitForLeaders(
+    admin,
+    missing.map((t) => t.topic),
+    timeoutMs,
+  );
+}
+
+const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let settling: unknown;
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+        return;
+    } catch (err) {
+      if (!SETTLING.has((err as { type?: string }).type ?? '')) throw err;
+      settling = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`, { cause: settling });
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
