@@ -34,6 +34,8 @@ export interface IntakeInput {
   /** Identifiers present on the record, by kind (idfa, idfv, aifa, asid, andi, amid, oaid, custom_user_id). */
   identifiers: Record<string, string>;
   consent: { limitDataSharing?: boolean | undefined; attStatus?: number | undefined; limitAdTracking?: boolean | undefined };
+  /** The record's request id: the worker's batched intake keeps it with the device's consent choice. */
+  requestId?: string | undefined;
 }
 
 export type IntakeResult = { duplicate: true; rows: LedgerRow[] } | { duplicate: false; rows: NewLedgerRow[] };

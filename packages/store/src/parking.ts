@@ -113,16 +113,25 @@ export function createParking(pool: pg.Pool) {
       return { parked: l.rows[0] ? toLane(l.rows[0]) : undefined, waiting: Number(n.rows[0]?.n ?? 0) };
     },
 
-    /** Everything a lane needs when an owner first uses it, in one round trip. */
-    async laneSnapshot(lane: LaneKey, db: Db = pool): Promise<{ parked: boolean; waiting: number; sessionForwarded: boolean }> {
+    /**
+     * Everything a lane needs when an owner first uses it, for many lanes in one round trip (in the
+     * input's order): retry-parked?, how many records wait in it, and (Singular) whether the
+     * device's first session has been forwarded.
+     */
+    async laneSnapshots(
+      lanes: readonly LaneKey[],
+      db: Db = pool,
+    ): Promise<{ parked: boolean; waiting: number; sessionForwarded: boolean }[]> {
+      if (lanes.length === 0) return [];
       const { rows } = await db.query<{ parked: boolean; waiting: number; fwd: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM parked_lanes WHERE ${LANE}) AS parked,
-           (SELECT count(*)::int FROM parked_records WHERE ${LANE}) AS waiting,
-           coalesce((SELECT session_forwarded_at IS NOT NULL FROM devices WHERE app_id = $1 AND device_key = $2), false) AS fwd`,
-        laneArgs(lane),
+        `SELECT t.ord,
+           EXISTS (SELECT 1 FROM parked_lanes l WHERE l.app_id = t.a AND l.device_key = t.d AND l.partner = t.p) AS parked,
+           (SELECT count(*)::int FROM parked_records r WHERE r.app_id = t.a AND r.device_key = t.d AND r.partner = t.p) AS waiting,
+           coalesce((SELECT v.session_forwarded_at IS NOT NULL FROM devices v WHERE v.app_id = t.a AND v.device_key = t.d), false) AS fwd
+         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(a, d, p, ord) ORDER BY t.ord`,
+        [lanes.map((l) => l.appId), lanes.map((l) => l.deviceKey), lanes.map((l) => l.partner)],
       );
-      const r = rows[0];
-      return { parked: r?.parked ?? false, waiting: r?.waiting ?? 0, sessionForwarded: r?.fwd ?? false };
+      return rows.map((r) => ({ parked: r.parked, waiting: r.waiting, sessionForwarded: r.fwd }));
     },
 
     /** The lane's waiting records, oldest first. */

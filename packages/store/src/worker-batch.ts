@@ -5,6 +5,7 @@
  */
 import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
+import { createConsentRepo } from './consent.js';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
@@ -27,6 +28,7 @@ export interface FinishItem extends LedgerKey {
 }
 
 export function createWorkerBatches(pool: pg.Pool) {
+  const consent = createConsentRepo(pool);
   return {
     /** Takes the lease on every row that is ready; returns the claimed rows' plans (null: not claimed). */
     async claimReady(items: ClaimItem[], leaseMs: number): Promise<(LedgerPlan | null)[]> {
@@ -104,7 +106,7 @@ export function createWorkerBatches(pool: pg.Pool) {
      * `devices.intake` for many records in one transaction: lock every device (in key order, so
      * concurrent batches cannot deadlock), find earlier plans, plan the rest in input order (several
      * records of one device are planned one after the other against the state the previous left),
-     * and store plans, graph updates and identifiers with one statement.
+     * and store plans, graph updates and identifiers with one statement, then the records' consent choices.
      */
     async intake(
       inputs: IntakeInput[],
@@ -160,6 +162,22 @@ export function createWorkerBatches(pool: pg.Pool) {
           results.push({ duplicate: false, rows });
         }
         if (fresh.length > 0) await storePlans(db, fresh);
+        // Consent carried forward (issue 7): each new record's choice, in the same transaction as its
+        // plan, so a device's later records (and this one's own partner calls) see it.
+        const choices = fresh.flatMap(({ input: i }) =>
+          i.consent.limitDataSharing === undefined
+            ? []
+            : [
+                {
+                  appId: i.appId,
+                  deviceKey: i.deviceKey,
+                  limitDataSharing: i.consent.limitDataSharing,
+                  atMs: i.recordTimeMs,
+                  ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
+                },
+              ],
+        );
+        if (choices.length > 0) await consent.recordConsentMany(choices, db);
         return results;
       });
     },

@@ -11,8 +11,9 @@
  *
  * Intake also keeps issue 7's rules: a record of a device erased after it was received is dropped
  * before anything is stored about it (`suppressed`, reason `erased`: replays and DLQ re-drives
- * included); a record's `limitDataSharing` is recorded as the device's consent; an item remembers
- * whether its app is hybrid (its Singular events need no session from the relay).
+ * included); a record's `limitDataSharing` is recorded as the device's consent (in the intake
+ * transaction, with the record's plan); an item remembers whether its app is hybrid (its Singular
+ * events need no session from the relay).
  */
 import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
@@ -211,6 +212,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
           recordTimeMs: r.timestampMs ?? m.receivedAtMs,
           identifiers: identifiersOf(m),
           consent: { limitDataSharing: r.limitDataSharing, attStatus: r.attStatus, limitAdTracking: r.limitAdTracking },
+          requestId: m.requestId,
         },
         plan: (device) => planRecord(m, app, device, o.rules),
       });
@@ -221,25 +223,6 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       results.forEach((result, j) => {
         out[index[j] as number] = result.rows.map((row) => row.partner);
       });
-      // Consent carried forward: recorded before the record's lanes run, so this device's later
-      // records (and this one's own partners) see it. Idempotent (an older choice never overrides a
-      // newer one), so a redelivery records it again harmlessly.
-      const consent = index.flatMap((k) => {
-        const m = (items[k] as LaneItem).message;
-        const lds = m.record.limitDataSharing;
-        return lds === undefined
-          ? []
-          : [
-              {
-                appId: m.appId,
-                deviceKey: m.deviceKey,
-                limitDataSharing: lds,
-                atMs: m.record.timestampMs ?? m.receivedAtMs,
-                requestId: m.requestId,
-              },
-            ];
-      });
-      if (consent.length > 0) await deps.consent.recordMany(consent);
     }
     return out;
   }

@@ -9,7 +9,6 @@ import {
   type App,
   type ClaimItem,
   createAppsRepo,
-  createConsentRepo,
   createDeviceGraph,
   createLedger,
   createOutcomesRepo,
@@ -19,6 +18,7 @@ import {
   createResendWindows,
   createWorkerBatches,
   type FinishItem,
+  type LaneKey,
   type Pool,
   type ResendWindow,
 } from '@s2s/store';
@@ -132,12 +132,12 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     },
   );
   const privacy = createPrivacyRepo(pool);
-  const consent = createConsentRepo(pool);
+  const parking = createParking(pool);
   type DeviceAt = { appId: string; deviceKey: string; receivedAtMs: number };
   const deps: LaneDeps = {
     pool,
     ledger,
-    parking: createParking(pool),
+    parking,
     devices: createDeviceGraph(pool),
     outcomes: createOutcomesRepo(pool),
     partners,
@@ -147,12 +147,16 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     workerId: config.WORKER_ID,
     apps,
     resendWindows: () => windows,
-    consent: { recordMany: (inputs) => consent.recordConsentMany(inputs) },
     batches: {
       context: createBatcher((items: DeviceAt[]) => privacy.sendContextAmong(items), {
         maxBatch: 500,
         concurrency: 3,
         observe: observe('context'),
+      }),
+      lanes: createBatcher((keys: LaneKey[]) => parking.laneSnapshots(keys), {
+        maxBatch: 500,
+        concurrency: 3,
+        observe: observe('lanes'),
       }),
       erased: createBatcher((items: DeviceAt[]) => privacy.erasedAmong(items), {
         maxBatch: 500,

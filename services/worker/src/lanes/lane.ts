@@ -8,7 +8,6 @@ import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
 import type {
   ClaimItem,
-  ConsentInput,
   DeviceGraph,
   FinishItem,
   LaneKey,
@@ -53,14 +52,14 @@ export interface LaneDeps {
   workerId: string;
   apps: { get(appId: string): Promise<import('@s2s/store').App | undefined> };
   resendWindows(): readonly ResendWindow[];
-  /** Records' consent choices at intake (`recordConsentMany`). */
-  consent: { recordMany(inputs: ConsentInput[]): Promise<void> };
   /** Group-committed hot-path writes and reads (see batcher.ts). */
   batches: {
     claim: Batcher<ClaimItem, LedgerPlan | null>;
     finish: Batcher<FinishItem, undefined>;
     /** Before a partner call: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
     context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
+    /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
+    lanes: Batcher<LaneKey, { parked: boolean; waiting: number; sessionForwarded: boolean }>;
     /** At intake: was the record's device erased after it was received (`erasedAmong`)? */
     erased: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, boolean>;
   };
@@ -117,7 +116,7 @@ export class Lane {
   }
 
   async load(deps: LaneDeps): Promise<void> {
-    const snap = await deps.parking.laneSnapshot(this.key);
+    const snap = await deps.batches.lanes.submit(this.key);
     this.retryParked = snap.parked;
     this.waiting = snap.waiting;
     this.sessionForwarded = this.key.partner !== 'singular' || snap.sessionForwarded;
