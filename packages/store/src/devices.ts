@@ -3,15 +3,11 @@
  * changes linked to the same device, first-session time, last activity, consent and install state
  * per partner.
  *
- * `intake` is the one ordered step per record: it locks the device row, and either finds the
- * ledger rows an earlier delivery of the same idempotency key planned (a duplicate or a
- * redelivery: nothing in the graph moves) or lets the caller plan from the device's state and
- * stores the plan and the graph update in the same transaction. So a record is planned exactly
- * once, against the state its predecessors left.
+ * The worker's intake (the one ordered step per record, which plans it against this state) is
+ * `createWorkerBatches(...).intake`.
  */
 import type pg from 'pg';
-import { withTransaction } from './db.js';
-import { createLedger, type LedgerRow, type NewLedgerRow } from './ledger.js';
+import type { LedgerRow, NewLedgerRow } from './ledger.js';
 
 export interface DeviceState {
   appId: string;
@@ -36,9 +32,17 @@ export interface IntakeInput {
   consent: { limitDataSharing?: boolean | undefined; attStatus?: number | undefined; limitAdTracking?: boolean | undefined };
   /** The record's request id: the worker's batched intake keeps it with the device's consent choice. */
   requestId?: string | undefined;
+  /** When the gateway accepted the record (Unix ms): a device erased since then gets nothing stored. */
+  receivedAtMs: number;
 }
 
-export type IntakeResult = { duplicate: true; rows: LedgerRow[] } | { duplicate: false; rows: NewLedgerRow[] };
+export type IntakeResult =
+  /** An earlier delivery of the same idempotency key planned these rows. */
+  | { duplicate: true; erased?: undefined; rows: LedgerRow[] }
+  /** Planned now. */
+  | { duplicate: false; erased?: undefined; rows: NewLedgerRow[] }
+  /** The device was erased after the record was received: dropped, nothing stored. */
+  | { duplicate: false; erased: true; rows: [] };
 
 /** A `devices` row as selected with DEVICE_COLUMNS. */
 export interface DeviceRow {
@@ -65,43 +69,7 @@ export const DEVICE_COLUMNS = 'app_id, device_key, platform, last_activity_ms, f
 type Db = Pick<pg.Pool, 'query'>;
 
 export function createDeviceGraph(pool: pg.Pool) {
-  const ledger = createLedger(pool);
   return {
-    /** Plans a record once (see the module comment); `plan` runs inside the transaction, with the device locked. */
-    async intake(input: IntakeInput, plan: (device: DeviceState) => NewLedgerRow[]): Promise<IntakeResult> {
-      return withTransaction(pool, async (db) => {
-        // Upsert-and-lock: the no-op update takes the row lock so intakes of one device serialize.
-        const { rows } = await db.query<DeviceRow>(
-          `INSERT INTO devices (app_id, device_key, platform) VALUES ($1, $2, $3)
-           ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
-           RETURNING ${DEVICE_COLUMNS}`,
-          [input.appId, input.deviceKey, input.platform],
-        );
-        const existing = await ledger.forKey(input.appId, input.idemKey, db);
-        if (existing.length > 0) return { duplicate: true, rows: existing };
-        const planned = plan(toState(rows[0] as DeviceRow));
-        await ledger.insert(planned, db);
-        await db.query(
-          `UPDATE devices SET last_activity_ms = GREATEST(last_activity_ms, $3),
-             first_session_ms = COALESCE(first_session_ms, CASE WHEN $4 THEN $3::bigint END),
-             limit_data_sharing = COALESCE($5, limit_data_sharing), att_status = COALESCE($6, att_status),
-             limit_ad_tracking = COALESCE($7, limit_ad_tracking), updated_at = now()
-           WHERE app_id = $1 AND device_key = $2`,
-          [
-            input.appId,
-            input.deviceKey,
-            input.recordTimeMs,
-            input.kind === 'session',
-            input.consent.limitDataSharing ?? null,
-            input.consent.attStatus ?? null,
-            input.consent.limitAdTracking ?? null,
-          ],
-        );
-        await recordIdentifiers(db, input.appId, input.deviceKey, input.identifiers);
-        return { duplicate: false, rows: planned };
-      });
-    },
-
     async get(appId: string, deviceKey: string, db: Db = pool): Promise<DeviceState | undefined> {
       const { rows } = await db.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE app_id = $1 AND device_key = $2`, [
         appId,

@@ -15,10 +15,13 @@
  *     `erased_devices`.
  * Records parked for the device end as `suppressed` with reason `erased` (ledger `skipped`).
  *
- * Contract with the worker: before planning a record, `isErased(app, device, receivedAtMs)`; when
- * true the record is dropped (outcome `suppressed`, reason `erased`, no answer, nothing stored about
- * the device). Only records received up to the erasure are dropped: the device may come back later,
- * as a new device.
+ * Contract with the worker: its intake checks, inside the transaction that plans a record, whether
+ * the device was erased after the record was received; then the record is dropped (outcome
+ * `suppressed`, reason `erased`, no answer, nothing stored about the device). Only records received
+ * up to the erasure are dropped: the device may come back later, as a new device. The two serialize
+ * on a per-device advisory lock (`lockDevices`): an erasure holds it exclusively, an intake shares
+ * it, so an intake either finishes before the erasure (which then deletes what it stored) or sees
+ * the erasure (and stores nothing), never a mix that would bring erased data back.
  *
  * The hot-path tables (ledger, request_outcomes, intake) have no index by device on purpose: an
  * erasure scans the app's rows there. It is rare and runs off the hot path.
@@ -28,6 +31,25 @@ import type pg from 'pg';
 import { withTransaction } from './db.js';
 
 type Db = Pick<pg.Pool, 'query'>;
+
+/**
+ * Takes the per-device advisory lock (transaction-scoped) of each device, in one fixed order so two
+ * lockers never deadlock: `shared` for the worker's intake, exclusive for an erasure.
+ */
+export async function lockDevices(
+  db: Db,
+  devices: readonly { appId: string; deviceKey: string }[],
+  mode: 'shared' | 'exclusive',
+): Promise<void> {
+  if (devices.length === 0) return;
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  await db.query(
+    `SELECT ${fn}(k) FROM (
+       SELECT DISTINCT hashtextextended(d, hashtext(a)) AS k FROM unnest($1::text[], $2::text[]) AS t(a, d) ORDER BY k
+     ) s`,
+    [devices.map((x) => x.appId), devices.map((x) => x.deviceKey)],
+  );
+}
 
 export const IDENTIFIER_KINDS = ['idfa', 'idfv', 'aifa', 'asid', 'andi', 'amid', 'oaid', 'custom_user_id', 'install_id'] as const;
 export type IdentifierKind = (typeof IDENTIFIER_KINDS)[number];
@@ -210,8 +232,14 @@ export function createPrivacyRepo(pool: pg.Pool) {
         if (keys.length === 0)
           throw new RelayError('DEVICE_NOT_FOUND', `no device of app ${req.appId} matches the given identifier`, { status: 404 });
         const out: Erasure[] = [];
+        // Serializes with the worker's intake of these devices (see the module comment) and with its
+        // final transitions (they lock the device row).
+        await lockDevices(
+          db,
+          keys.map((k) => ({ appId: req.appId, deviceKey: k })),
+          'exclusive',
+        );
         for (const key of keys) {
-          // Serializes with the worker's intake of this device (it locks the device row too).
           await db.query('SELECT 1 FROM devices WHERE app_id = $1 AND device_key = $2 FOR UPDATE', [req.appId, key]);
           const counts = await eraseOne(db, req.appId, key);
           const { rows } = await db.query<ErasureRow>(
@@ -245,25 +273,10 @@ export function createPrivacyRepo(pool: pg.Pool) {
       return r !== undefined && (receivedAtMs === undefined || receivedAtMs <= Number(r.erased_ms));
     },
 
-    /** `isErased` for a batch of records (one round trip), in the input's order. */
-    async erasedAmong(
-      records: readonly { appId: string; deviceKey: string; receivedAtMs: number }[],
-      db: Db = pool,
-    ): Promise<boolean[]> {
-      if (records.length === 0) return [];
-      const { rows } = await db.query<{ ord: string; erased: boolean }>(
-        `SELECT t.ord, e.erased_at IS NOT NULL AND t.received_ms <= (extract(epoch FROM e.erased_at) * 1000)::bigint AS erased
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(app_id, device_key, received_ms, ord)
-         LEFT JOIN erased_devices e ON e.app_id = t.app_id AND e.device_key = t.device_key ORDER BY t.ord`,
-        [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
-      );
-      return rows.map((r) => r.erased === true);
-    },
-
     /**
      * What the worker reads just before a partner call, for a batch of records in one round trip
      * (in the input's order): whether the record's device was erased after it was received (as
-     * `erasedAmong`), the device's recorded consent (`device_consent`) and its latest value of each
+     * `isErased`), the device's recorded consent (`device_consent`) and its latest value of each
      * identifier kind in the device graph (most recently seen first).
      */
     async sendContextAmong(

@@ -9,6 +9,7 @@ import { createConsentRepo } from './consent.js';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
+import { lockDevices } from './privacy.js';
 
 export interface ClaimItem extends LedgerKey {
   owner: string;
@@ -103,45 +104,63 @@ export function createWorkerBatches(pool: pg.Pool) {
     },
 
     /**
-     * `devices.intake` for many records in one transaction: lock every device (in key order, so
-     * concurrent batches cannot deadlock), find earlier plans, plan the rest in input order (several
-     * records of one device are planned one after the other against the state the previous left),
-     * and store plans, graph updates and identifiers with one statement, then the records' consent choices.
+     * The one ordered step per record, for many records in one transaction: a record is planned
+     * exactly once, against the state its device's earlier records left.
+     *
+     * Takes each device's intake lock (shared: see `lockDevices` in privacy.ts), then, on a snapshot
+     * taken after it: drops the records of devices erased after they were received (nothing is
+     * stored about them: result `erased`), locks the other devices' rows (in key order, so concurrent
+     * batches cannot deadlock), finds the ledger rows an earlier delivery of the same idempotency key
+     * planned (a duplicate or a redelivery: nothing in the graph moves), plans the rest in input
+     * order (several records of one device one after the other, against the state the previous
+     * left), and stores plans, graph updates and identifiers with one statement, then the records'
+     * consent choices.
      */
     async intake(
       inputs: IntakeInput[],
       plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
     ): Promise<IntakeResult[]> {
       const devKey = (i: { appId: string; deviceKey: string }) => `${i.appId}\u0000${i.deviceKey}`;
-      const distinct = [...new Map(inputs.map((i) => [devKey(i), i])).values()];
+      const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
       return withTransaction(pool, async (db) => {
+        await lockDevices(db, inputs, 'shared');
         const { rows: devices } = await db.query<DeviceRow>(
           // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
           // planned again, because its record is redelivered (the Kafka offset moves only after the
           // record's later, synchronous, transitions, whose WAL flush covers this one).
-          `INSERT INTO devices (app_id, device_key, platform)
-           SELECT t.a, t.d, t.p FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, d, p)
-             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY t.a, t.d
+          `WITH t AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(a, d, p, r)
+           ), live AS (
+             SELECT t.a, t.d, t.p FROM t LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
+             WHERE e.erased_at IS NULL OR t.r > (extract(epoch FROM e.erased_at) * 1000)::bigint
+           )
+           INSERT INTO devices (app_id, device_key, platform)
+           SELECT DISTINCT ON (live.a, live.d) live.a, live.d, live.p FROM live
+             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY live.a, live.d
            ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
            RETURNING ${DEVICE_COLUMNS}`,
-          [distinct.map((i) => i.appId), distinct.map((i) => i.deviceKey), distinct.map((i) => i.platform)],
+          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.platform), col((i) => i.receivedAtMs)],
         );
         const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
-        const { rows: existing } = await db.query<{ app_id: string; idem_key: string; partner: Partner; state: string }>(
-          `SELECT l.app_id, l.idem_key, l.partner, l.state FROM ledger l
-           JOIN unnest($1::text[], $2::text[]) AS k(app_id, idem_key) ON l.app_id = k.app_id AND l.idem_key = k.idem_key`,
-          [inputs.map((i) => i.appId), inputs.map((i) => i.idemKey)],
+        const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
+          `SELECT t.ord, coalesce(t.r <= (extract(epoch FROM e.erased_at) * 1000)::bigint, false) AS erased,
+             (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
+              FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
+           LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`,
+          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
         );
         const planned = new Map<string, LedgerRow[]>();
-        for (const r of existing) {
-          const k = `${r.app_id}\u0000${r.idem_key}`;
-          planned.set(k, [...(planned.get(k) ?? []), { partner: r.partner, state: r.state } as LedgerRow]);
-        }
         const results: IntakeResult[] = [];
         const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
-        for (const input of inputs) {
+        for (const [k, input] of inputs.entries()) {
+          const found = known[k];
+          if (found?.erased) {
+            results.push({ duplicate: false, erased: true, rows: [] });
+            continue;
+          }
           const idem = `${input.appId}\u0000${input.idemKey}`;
-          const dup = planned.get(idem);
+          const dup = planned.get(idem) ?? (found && found.existing.length > 0 ? (found.existing as LedgerRow[]) : undefined);
           if (dup) {
             results.push({ duplicate: true, rows: dup });
             continue;

@@ -169,24 +169,15 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   }
 
   /**
-   * Plans a device's gathered records in one go; records of an erased device are dropped, unknown
-   * apps go to the DLQ. Returns each record's partners.
+   * Plans a device's gathered records in one go; records of an erased device are dropped (the
+   * intake transaction tells), unknown apps go to the DLQ. Returns each record's partners.
    */
   async function intakeMany(items: LaneItem[]): Promise<Partner[][]> {
     const out: Partner[][] = items.map(() => []);
     const jobs: IntakeJob[] = [];
     const index: number[] = [];
-    const erased = await Promise.all(
-      items.map(({ message: m }) =>
-        deps.batches.erased.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs }),
-      ),
-    );
     for (const [k, item] of items.entries()) {
       const m = item.message;
-      if (erased[k]) {
-        await dropErased(item);
-        continue;
-      }
       const app = await deps.apps.get(m.appId);
       if (!app) {
         item.expected = ['singular'];
@@ -210,6 +201,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
           platform: r.platform,
           kind: m.kind,
           recordTimeMs: r.timestampMs ?? m.receivedAtMs,
+          receivedAtMs: m.receivedAtMs,
           identifiers: identifiersOf(m),
           consent: { limitDataSharing: r.limitDataSharing, attStatus: r.attStatus, limitAdTracking: r.limitAdTracking },
           requestId: m.requestId,
@@ -218,11 +210,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       });
       index.push(k);
     }
-    if (jobs.length > 0) {
-      const results = await o.intake(jobs);
-      results.forEach((result, j) => {
-        out[index[j] as number] = result.rows.map((row) => row.partner);
-      });
+    if (jobs.length === 0) return out;
+    const results = await o.intake(jobs);
+    for (const [j, result] of results.entries()) {
+      const k = index[j] as number;
+      if (result.erased) await dropErased(items[k] as LaneItem);
+      else out[k] = result.rows.map((row) => row.partner);
     }
     return out;
   }

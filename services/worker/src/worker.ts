@@ -158,11 +158,6 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
         concurrency: 3,
         observe: observe('lanes'),
       }),
-      erased: createBatcher((items: DeviceAt[]) => privacy.erasedAmong(items), {
-        maxBatch: 500,
-        concurrency: 3,
-        observe: observe('erased'),
-      }),
       claim: createBatcher((items: ClaimItem[]) => wb.claimReady(items, leaseMs), {
         maxBatch: 500,
         concurrency: 3,

@@ -60,8 +60,6 @@ export interface LaneDeps {
     context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
     /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
     lanes: Batcher<LaneKey, { parked: boolean; waiting: number; sessionForwarded: boolean }>;
-    /** At intake: was the record's device erased after it was received (`erasedAmong`)? */
-    erased: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, boolean>;
   };
   sleep(ms: number): Promise<void>;
   now(): number;

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSchema, type TestSchema } from '../../../test/support/index.js';
+import type { IntakeInput } from './devices.js';
+import type { NewLedgerRow } from './ledger.js';
+import { createPrivacyRepo, lockDevices } from './privacy.js';
+import { createWorkerBatches } from './worker-batch.js';
+
+const APP = 'app-1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function input(deviceKey: string, n: number, receivedAtMs: number): IntakeInput {
+  return {
+    appId: APP,
+    deviceKey,
+    idemKey: `${deviceKey}-${n}`,
+    platform: 'Android',
+    kind: n === 0 ? 'session' : 'event',
+    recordTimeMs: receivedAtMs,
+    receivedAtMs,
+    identifiers: { aifa: `aifa-${deviceKey}` },
+    consent: { limitDataSharing: false },
+    requestId: `0193a000-0000-7000-8000-${String(n).padStart(12, '0')}`,
+  };
+}
+
+const plan = (i: IntakeInput): NewLedgerRow[] => [
+  {
+    appId: i.appId,
+    partner: 'singular',
+    idemKey: i.idemKey,
+    requestId: i.requestId as string,
+    deviceKey: i.deviceKey,
+    state: 'ready',
+    plan: {},
+  },
+];
+
+describe('worker intake against erasure (real Postgres)', () => {
+  let db: TestSchema;
+  beforeAll(async () => {
+    db = await createTestSchema();
+  });
+  afterAll(async () => db?.cleanup());
+
+  const stored = async (deviceKey: string) => {
+    const q = async (table: string) =>
+      Number(
+        (
+          await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE app_id = $1 AND device_key = $2`, [
+            APP,
+            deviceKey,
+          ])
+        ).rows[0]?.n,
+      );
+    return {
+      devices: await q('devices'),
+      identifiers: await q('device_identifiers'),
+      consent: await q('device_consent'),
+      ledger: await q('ledger'),
+    };
+  };
+
+  it('stores nothing of a record received before its device was erased, and plans the ones received after', async () => {
+    const wb = createWorkerBatches(db.pool);
+    const device = 'a'.repeat(32);
+    const [first] = await wb.intake([input(device, 0, Date.now() - 1000)], plan);
+    expect(first).toMatchObject({ duplicate: false, rows: [{ partner: 'singular' }] });
+
+    await createPrivacyRepo(db.pool).erase({ appId: APP, device, requestedBy: 'test' });
+    const [late] = await wb.intake([input(device, 1, Date.now() - 500)], plan);
+    expect(late).toEqual({ duplicate: false, erased: true, rows: [] });
+    expect(await stored(device)).toMatchObject({ devices: 0, identifiers: 0, consent: 0 });
+
+    // A record received after the erasure is the device coming back: planned as new.
+    const [back] = await wb.intake([input(device, 2, Date.now() + 1000)], plan);
+    expect(back).toMatchObject({ duplicate: false, rows: [{ partner: 'singular', idemKey: `${device}-2` }] });
+    expect(await stored(device)).toMatchObject({ devices: 1, identifiers: 1 });
+  });
+
+  it('waits for an erasure in progress and then stores nothing of the device (no resurrection)', async () => {
+    const wb = createWorkerBatches(db.pool);
+    const privacy = createPrivacyRepo(db.pool);
+    const device = 'b'.repeat(32);
+    await wb.intake([input(device, 0, Date.now() - 1000)], plan);
+    const receivedAtMs = Date.now();
+
+    // Hold the device's lock so that the erasure queues on it, then the intake behind the erasure.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await lockDevices(holder, [{ appId: APP, deviceKey: device }], 'exclusive');
+      const waiting = async () =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+            )
+          ).rows[0]?.n,
+        );
+      const erasure = privacy.erase({ appId: APP, device, requestedBy: 'test' });
+      while ((await waiting()) < 1) await sleep(10);
+      const intake = wb.intake([input(device, 1, receivedAtMs)], plan);
+      while ((await waiting()) < 2) await sleep(10);
+      await holder.query('COMMIT');
+
+      expect(await erasure).toHaveLength(1);
+      const [result] = await intake;
+      expect(result).toEqual({ duplicate: false, erased: true, rows: [] });
+    } finally {
+      holder.release();
+    }
+    expect(await stored(device)).toEqual({ devices: 0, identifiers: 0, consent: 0, ledger: 1 });
+  });
+});
