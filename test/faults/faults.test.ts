@@ -81,7 +81,14 @@ describe(`fault suite (${FULL ? 'full' : 'short'})`, () => {
     const restarts0 = { ...c.restarts };
     const t0 = Date.now();
     const runTag = `${s.name.split(' ')[0]}${randomBytes(3).toString('hex')}`;
+    // The load runs for its duration and, on a slow machine, on until the fault has been injected
+    // (a scenario waits for progress of the load between its steps).
+    let injectionOver: () => void = () => {};
+    const until = new Promise<void>((resolve) => {
+      injectionOver = resolve;
+    });
     const { live, done } = startLoad({
+      until,
       baseUrl: c.gatewayUrl,
       apiKey: c.secrets.apiKey,
       appId: c.appId,
@@ -94,7 +101,7 @@ describe(`fault suite (${FULL ? 'full' : 'short'})`, () => {
       ...size,
     });
     nextDevice += 10_000;
-    const [load, injected] = await Promise.allSettled([done, s.inject(c, live)]);
+    const [load, injected] = await Promise.allSettled([done, s.inject(c, live).finally(injectionOver)]);
     await clearFaults(c);
     if (load.status === 'rejected') throw load.reason;
     const settled = await settle(c, load.value, SCALE.settleMs);

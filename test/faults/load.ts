@@ -16,6 +16,8 @@ export interface LoadOptions {
   firstDevice: number;
   maxDevices: number;
   durationMs: number;
+  /** When given, the load also goes on until this settles (whichever ends later). */
+  until?: Promise<unknown>;
   concurrency: number;
   /** Pause between two records of a device. */
   paceMs: number;
@@ -116,10 +118,19 @@ export function startLoad(o: LoadOptions): { live: LoadResult; done: Promise<Loa
   };
 
   const end = Date.now() + o.durationMs;
+  let untilSettled = o.until === undefined;
+  void o.until?.then(
+    () => {
+      untilSettled = true;
+    },
+    () => {
+      untilSettled = true;
+    },
+  );
   let next = 0;
   const done = Promise.all(
     Array.from({ length: o.concurrency }, async () => {
-      while (Date.now() < end && next < o.maxDevices) {
+      while ((Date.now() < end || !untilSettled) && next < o.maxDevices) {
         const device = makeDevice(o.firstDevice + next++, o.runTag, o.appId);
         result.devices.push(device);
         await journey(device);
