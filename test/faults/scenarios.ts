@@ -58,6 +58,8 @@ async function restartKafka(c: Cluster, live: LoadResult): Promise<void> {
   await hold(3_000);
   await c.broker.start();
   console.log(`kafka restart: stop took ${stopped - t0} ms, down ${Date.now() - stopped} ms in all`);
+  // The relay takes records again once the broker is back.
+  await progress(live, 100);
 }
 
 async function cutPostgres(c: Cluster, live: LoadResult, cuts: number): Promise<void> {
