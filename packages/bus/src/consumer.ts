@@ -13,8 +13,11 @@
  * handler abandons the older generation's queued work (`assigned`) and the dedupe ledger absorbs
  * whatever was finished but not committed.
  *
- * A crash of the kafkajs consumer is not restarted here (`restartOnFailure` → false): `onCrash`
- * listeners decide (the worker exits non-zero so that its supervisor restarts it).
+ * A crash of the kafkajs consumer is not restarted here once it has joined (`restartOnFailure` →
+ * false): `onCrash` listeners decide (the worker exits non-zero so that its supervisor restarts
+ * it). Before the first join, a retriable error (a group coordinator still loading on a broker that
+ * just started) lets kafkajs restart the consumer instead; the liveness watchdog still ends a
+ * consumer that never gets going.
  */
 import type { Logger } from '@s2s/logging';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -102,11 +105,12 @@ export function createOrderedConsumer(o: OrderedConsumerOptions): OrderedConsume
     rebalanceTimeout: o.rebalanceTimeoutMs ?? 60_000,
     maxWaitTimeInMs: o.maxWaitTimeMs ?? 500,
     allowAutoTopicCreation: false,
-    retry: { retries: 5, initialRetryTime: 200, restartOnFailure: async () => false },
+    retry: { retries: 5, initialRetryTime: 200, restartOnFailure: async () => !everJoined },
   });
 
   let generation = 0;
   let joined = false;
+  let everJoined = false;
   let rebalancing = false;
   let stopping = false;
   let lastFetchAtMs = 0;
@@ -126,6 +130,7 @@ export function createOrderedConsumer(o: OrderedConsumerOptions): OrderedConsume
   consumer.on(GROUP_JOIN, (e) => {
     generation++;
     joined = true;
+    everJoined = true;
     rebalancing = false;
     owned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((a, b) => a - b);
     const old = marks;

@@ -59,7 +59,7 @@ export function topicSpecs(names: TopicNames, layout: TopicLayout): ITopicConfig
 
 /**
  * Creates the topics that are missing; existing topics are left as they are. Safe to run from every
- * process. Resolves once every partition of the new topics has a leader.
+ * process. Resolves once every partition of the new topics has a leader that serves it.
  */
 export async function ensureTopics(admin: Admin, names: TopicNames, layout: TopicLayout, timeoutMs = 30_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
@@ -80,16 +80,25 @@ export async function ensureTopics(admin: Admin, names: TopicNames, layout: Topi
   );
 }
 
-const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
 
+/**
+ * Until every partition has a leader that answers for it: the metadata names one, and listing the
+ * partition's offsets works (a busy broker names the leader a moment before that leader serves).
+ */
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let settling: unknown;
     try {
       const { topics: meta } = await admin.fetchTopicMetadata({ topics });
-      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+      if (
+        meta.length === topics.length &&
+        meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      ) {
+        for (const topic of topics) await admin.fetchTopicOffsets(topic);
         return;
+      }
     } catch (err) {
       if (!SETTLING.has((err as { type?: string }).type ?? '')) throw err;
       settling = err;
