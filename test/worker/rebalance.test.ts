@@ -31,7 +31,9 @@ describe('worker: graceful rebalances', () => {
     await h?.cleanup();
   });
   const start = () => {
-    const c = startWorkerProcess(h, uniqueId('w'));
+    // Not a timeout test: a generous partner timeout keeps a starved machine's slow answers from
+    // counting as in-doubt calls, which this test must not see.
+    const c = startWorkerProcess(h, uniqueId('w'), { PARTNER_TIMEOUT_MS: '10000' });
     children.push(c);
     return c;
   };
