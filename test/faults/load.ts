@@ -119,14 +119,10 @@ export function startLoad(o: LoadOptions): { live: LoadResult; done: Promise<Loa
 
   const end = Date.now() + o.durationMs;
   let untilSettled = o.until === undefined;
-  void o.until?.then(
-    () => {
-      untilSettled = true;
-    },
-    () => {
-      untilSettled = true;
-    },
-  );
+  const settled = () => {
+    untilSettled = true;
+  };
+  void o.until?.then(settled, settled);
   let next = 0;
   const done = Promise.all(
     Array.from({ length: o.concurrency }, async () => {

@@ -77,13 +77,9 @@ export function createReplyFeed(kafka: Kafka, { topic, groupId, logger }: ReplyF
           resolve();
         });
         c.on(c.events.CRASH, (e) => {
-          if (e.payload.restart) {
-            running = false;
-            log?.warn({ err: e.payload.error }, 'reply consumer crashed; kafkajs restarts it');
-            return;
-          }
           running = false;
-          reject(e.payload.error);
+          if (e.payload.restart) log?.warn({ err: e.payload.error }, 'reply consumer crashed; kafkajs restarts it');
+          else reject(e.payload.error);
         });
       });
       await c.connect();

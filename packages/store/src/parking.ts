@@ -15,6 +15,16 @@ export interface LaneKey {
 
 export type ParkReason = 'awaiting_session' | 'lane_parked';
 
+/** A lane's durable state, read when an owner first uses the lane (`laneSnapshots`). */
+export interface LaneSnapshot {
+  /** A parked_lanes row exists (retry-parked). */
+  parked: boolean;
+  /** Records waiting in parked_records for the lane. */
+  waiting: number;
+  /** The device's first session has been forwarded to Singular. */
+  sessionForwarded: boolean;
+}
+
 export interface NewParkedRecord extends LaneKey {
   partition: number;
   requestId: string;
@@ -118,10 +128,7 @@ export function createParking(pool: pg.Pool) {
      * input's order): retry-parked?, how many records wait in it, and (Singular) whether the
      * device's first session has been forwarded.
      */
-    async laneSnapshots(
-      lanes: readonly LaneKey[],
-      db: Db = pool,
-    ): Promise<{ parked: boolean; waiting: number; sessionForwarded: boolean }[]> {
+    async laneSnapshots(lanes: readonly LaneKey[], db: Db = pool): Promise<LaneSnapshot[]> {
       if (lanes.length === 0) return [];
       const { rows } = await db.query<{ parked: boolean; waiting: number; fwd: boolean }>(
         `SELECT t.ord,

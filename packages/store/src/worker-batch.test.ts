@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema } from '../../../test/support/index.js';
+import { createTestSchema, type TestSchema, waitFor } from '../../../test/support/index.js';
 import type { IntakeInput } from './devices.js';
 import type { NewLedgerRow } from './ledger.js';
 import { createPrivacyRepo, lockDevices } from './privacy.js';
 import { createWorkerBatches } from './worker-batch.js';
 
 const APP = 'app-1';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function input(deviceKey: string, n: number, receivedAtMs: number): IntakeInput {
   return {
@@ -98,9 +97,9 @@ describe('worker intake against erasure (real Postgres)', () => {
           ).rows[0]?.n,
         );
       const erasure = privacy.erase({ appId: APP, device, requestedBy: 'test' });
-      while ((await waiting()) < 1) await sleep(10);
+      await waitFor(async () => (await waiting()) >= 1, { what: 'the erasure waiting for the lock', intervalMs: 10 });
       const intake = wb.intake([input(device, 1, receivedAtMs)], plan);
-      while ((await waiting()) < 2) await sleep(10);
+      await waitFor(async () => (await waiting()) >= 2, { what: 'the intake waiting behind the erasure', intervalMs: 10 });
       await holder.query('COMMIT');
 
       expect(await erasure).toHaveLength(1);

@@ -11,6 +11,7 @@ import type {
   DeviceGraph,
   FinishItem,
   LaneKey,
+  LaneSnapshot,
   Ledger,
   LedgerPlan,
   OutcomesRepo,
@@ -59,7 +60,7 @@ export interface LaneDeps {
     /** Before a partner call: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
     context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
     /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
-    lanes: Batcher<LaneKey, { parked: boolean; waiting: number; sessionForwarded: boolean }>;
+    lanes: Batcher<LaneKey, LaneSnapshot>;
   };
   sleep(ms: number): Promise<void>;
   now(): number;
