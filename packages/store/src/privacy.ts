@@ -33,6 +33,13 @@ import { withTransaction } from './db.js';
 type Db = Pick<pg.Pool, 'query'>;
 
 /**
+ * SQL for the rule that drops a record: it was received (`receivedMs`, Unix ms) up to its device's
+ * erasure (`erasedAt`, the device's `erased_devices.erased_at`; NULL when never erased gives false).
+ */
+export const erasedSince = (receivedMs: string, erasedAt: string) =>
+  `coalesce(${receivedMs} <= (extract(epoch FROM ${erasedAt}) * 1000)::bigint, false)`;
+
+/**
  * Takes the per-device advisory lock (transaction-scoped) of each device, in one fixed order so two
  * lockers never deadlock: `shared` for the worker's intake, exclusive for an erasure.
  */
@@ -286,7 +293,7 @@ export function createPrivacyRepo(pool: pg.Pool) {
       if (records.length === 0) return [];
       const { rows } = await db.query<{ erased: boolean; lds: boolean | null; ids: Record<string, string> | null }>(
         `SELECT t.ord,
-           e.erased_at IS NOT NULL AND t.received_ms <= (extract(epoch FROM e.erased_at) * 1000)::bigint AS erased,
+           ${erasedSince('t.received_ms', 'e.erased_at')} AS erased,
            c.limit_data_sharing AS lds, g.ids
          FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(app_id, device_key, received_ms, ord)
          LEFT JOIN erased_devices e ON e.app_id = t.app_id AND e.device_key = t.device_key

@@ -9,7 +9,7 @@ import { createConsentRepo } from './consent.js';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
-import { lockDevices } from './privacy.js';
+import { erasedSince, lockDevices } from './privacy.js';
 
 export interface ClaimItem extends LedgerKey {
   owner: string;
@@ -132,7 +132,7 @@ export function createWorkerBatches(pool: pg.Pool) {
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(a, d, p, r)
            ), live AS (
              SELECT t.a, t.d, t.p FROM t LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
-             WHERE e.erased_at IS NULL OR t.r > (extract(epoch FROM e.erased_at) * 1000)::bigint
+             WHERE NOT ${erasedSince('t.r', 'e.erased_at')}
            )
            INSERT INTO devices (app_id, device_key, platform)
            SELECT DISTINCT ON (live.a, live.d) live.a, live.d, live.p FROM live
@@ -143,7 +143,7 @@ export function createWorkerBatches(pool: pg.Pool) {
         );
         const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
         const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
-          `SELECT t.ord, coalesce(t.r <= (extract(epoch FROM e.erased_at) * 1000)::bigint, false) AS erased,
+          `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
              (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
               FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
