@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, type TestSchema, waitFor } from '../../../test/support/index.js';
 import type { IntakeInput } from './devices.js';
@@ -109,5 +110,70 @@ describe('worker intake against erasure (real Postgres)', () => {
       holder.release();
     }
     expect(await stored(device)).toEqual({ devices: 0, identifiers: 0, consent: 0, ledger: 1 });
+  });
+});
+
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows a plan read from `table`: returned plus filtered out, over every loop. */
+function rowsRead(node: PlanNode, table: string): number {
+  const own =
+    node['Relation Name'] === table
+      ? ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1)
+      : 0;
+  return own + (node.Plans ?? []).reduce((n, p) => n + rowsRead(p, table), 0);
+}
+
+describe('worker intake: identifier look-ups (real Postgres)', () => {
+  let db: TestSchema;
+  beforeAll(async () => {
+    db = await createTestSchema();
+  });
+  afterAll(async () => db?.cleanup());
+
+  it("reads only the incoming devices' identifiers, however many devices the app already has", async () => {
+    // 5,000 devices already known, in a table without statistics yet (as in a deployment's first minutes).
+    await db.pool.query(
+      `INSERT INTO device_identifiers (app_id, device_key, kind, value)
+       SELECT $1, 'known-' || g, 'aifa', 'aifa-known-' || g FROM generate_series(1, 5000) AS g`,
+      [APP],
+    );
+    // The intake's identifier statement, run once under EXPLAIN ANALYZE (in a savepoint rolled back),
+    // then for real.
+    const plans: PlanNode[] = [];
+    const client = await db.pool.connect();
+    const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
+    const spy = Object.assign(Object.create(client) as pg.PoolClient, {
+      async query(config: unknown, values?: unknown) {
+        const c = config as { name?: string; text?: string; values?: unknown[] };
+        if (typeof config === 'object' && c.name === 's2s_intake_plans') {
+          await query('SAVEPOINT probe');
+          const { rows } = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${c.text}`, c.values)) as {
+            rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[];
+          };
+          plans.push((rows[0]?.['QUERY PLAN'][0] as { Plan: PlanNode }).Plan);
+          await query('ROLLBACK TO SAVEPOINT probe');
+        }
+        return query(config, values);
+      },
+      release: () => client.release(),
+    });
+    const pool = { connect: async () => spy } as unknown as pg.Pool;
+
+    const devices = ['c'.repeat(32), 'd'.repeat(32)];
+    const results = await createWorkerBatches(pool).intake(
+      devices.map((d, n) => input(d, n, Date.now())),
+      plan,
+    );
+    expect(results.map((r) => r.duplicate)).toEqual([false, false]);
+    expect(plans).toHaveLength(1);
+    // Two incoming identifiers: a handful of rows at most, not the 5,000 other devices' ones.
+    expect(rowsRead(plans[0] as PlanNode, 'device_identifiers')).toBeLessThan(50);
   });
 });
