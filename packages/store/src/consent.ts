@@ -76,14 +76,13 @@ export function createConsentRepo(pool: pg.Pool) {
       }
       const list = [...latest.values()];
       if (list.length === 0) return;
-      await db.query({
-        name: 's2s_consent_many',
-        text: `INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
+      await db.query(
+        `INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::uuid[], $6::text[])
          ON CONFLICT (app_id, device_key) DO UPDATE SET limit_data_sharing = EXCLUDED.limit_data_sharing,
            at_ms = EXCLUDED.at_ms, request_id = EXCLUDED.request_id, source = EXCLUDED.source, recorded_at = now()
          WHERE device_consent.at_ms <= EXCLUDED.at_ms`,
-        values: [
+        [
           list.map((c) => c.appId),
           list.map((c) => c.deviceKey),
           list.map((c) => c.limitDataSharing),
@@ -91,7 +90,7 @@ export function createConsentRepo(pool: pg.Pool) {
           list.map((c) => c.requestId ?? null),
           list.map((c) => c.source ?? 'record'),
         ],
-      });
+      );
     },
 
     /** The device's latest choice, or undefined when it never said. */

@@ -1,12 +1,6 @@
 /**
  * Postgres access: one pool per process, bound to the relay's schema through `search_path`,
  * so that the same SQL serves production (`public`) and tests (a schema per run).
- *
- * The hot-path statements (the workers' batches, the gateway's intake claim) are named prepared
- * statements (`query({ name, text, values })`): Postgres parses and plans each once per connection
- * instead of on every call, which was about a sixth of its time on the workers' statements. A
- * connection pooler in front of Postgres must therefore keep prepared statements (PgBouncer in
- * transaction mode: 1.21 or later, with `max_prepared_statements` set).
  */
 import pg from 'pg';
 

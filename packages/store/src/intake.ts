@@ -76,19 +76,15 @@ interface ClaimRow {
 
 export function createIntakeRepo(pool: Pick<pg.Pool, 'query'>) {
   async function claimOnce(claims: IntakeClaim[]): Promise<(ClaimResult | undefined)[]> {
-    const { rows } = await pool.query<ClaimRow>({
-      name: 's2s_intake_claim',
-      text: CLAIM_SQL,
-      values: [
-        claims.map((c) => c.appId),
-        claims.map((c) => c.idempotencyKey),
-        claims.map((c) => c.requestId),
-        claims.map((c) => c.bodyHash),
-        claims.map((c) => c.deviceKey),
-        claims.map((c) => c.kind),
-        claims.map((c) => c.acceptedAtMs),
-      ],
-    });
+    const { rows } = await pool.query<ClaimRow>(CLAIM_SQL, [
+      claims.map((c) => c.appId),
+      claims.map((c) => c.idempotencyKey),
+      claims.map((c) => c.requestId),
+      claims.map((c) => c.bodyHash),
+      claims.map((c) => c.deviceKey),
+      claims.map((c) => c.kind),
+      claims.map((c) => c.acceptedAtMs),
+    ]);
     return rows.map((r) =>
       r.request_id === null
         ? undefined
@@ -126,11 +122,7 @@ export function createIntakeRepo(pool: Pick<pg.Pool, 'query'>) {
     /** Marks records as acknowledged by Kafka. */
     async markProduced(requestIds: readonly string[]): Promise<void> {
       if (requestIds.length === 0) return;
-      await pool.query({
-        name: 's2s_intake_produced',
-        text: 'UPDATE intake SET produced = true WHERE request_id = ANY($1::uuid[]) AND NOT produced',
-        values: [requestIds],
-      });
+      await pool.query('UPDATE intake SET produced = true WHERE request_id = ANY($1::uuid[]) AND NOT produced', [requestIds]);
     },
 
     async get(requestId: string): Promise<IntakeRow | undefined> {

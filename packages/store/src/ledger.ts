@@ -239,14 +239,13 @@ export function createLedger(pool: pg.Pool) {
     async markAcked(keys: LedgerKey[], db: Db = pool): Promise<void> {
       if (keys.length === 0) return;
       // Not flushed synchronously: losing it in a crash only means a reply is published once more.
-      await db.query({
-        name: 's2s_mark_acked',
-        text: `WITH c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+      await db.query(
+        `WITH c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
          UPDATE ledger l SET state = 'acked', updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[]) AS k(app_id, partner, idem_key), c
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'sent'`,
-        values: [keys.map((k) => k.appId), keys.map((k) => k.partner), keys.map((k) => k.idemKey)],
-      });
+        [keys.map((k) => k.appId), keys.map((k) => k.partner), keys.map((k) => k.idemKey)],
+      );
     },
 
     /**

@@ -130,15 +130,14 @@ export function createParking(pool: pg.Pool) {
      */
     async laneSnapshots(lanes: readonly LaneKey[], db: Db = pool): Promise<LaneSnapshot[]> {
       if (lanes.length === 0) return [];
-      const { rows } = await db.query<{ parked: boolean; waiting: number; fwd: boolean }>({
-        name: 's2s_lane_snapshots',
-        text: `SELECT t.ord,
+      const { rows } = await db.query<{ parked: boolean; waiting: number; fwd: boolean }>(
+        `SELECT t.ord,
            EXISTS (SELECT 1 FROM parked_lanes l WHERE l.app_id = t.a AND l.device_key = t.d AND l.partner = t.p) AS parked,
            (SELECT count(*)::int FROM parked_records r WHERE r.app_id = t.a AND r.device_key = t.d AND r.partner = t.p) AS waiting,
            coalesce((SELECT v.session_forwarded_at IS NOT NULL FROM devices v WHERE v.app_id = t.a AND v.device_key = t.d), false) AS fwd
          FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(a, d, p, ord) ORDER BY t.ord`,
-        values: [lanes.map((l) => l.appId), lanes.map((l) => l.deviceKey), lanes.map((l) => l.partner)],
-      });
+        [lanes.map((l) => l.appId), lanes.map((l) => l.deviceKey), lanes.map((l) => l.partner)],
+      );
       return rows.map((r) => ({ parked: r.parked, waiting: r.waiting, sessionForwarded: r.fwd }));
     },
 

@@ -50,13 +50,12 @@ export async function lockDevices(
 ): Promise<void> {
   if (devices.length === 0) return;
   const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-  await db.query({
-    name: `s2s_lock_devices_${mode}`,
-    text: `SELECT ${fn}(k) FROM (
+  await db.query(
+    `SELECT ${fn}(k) FROM (
        SELECT DISTINCT hashtextextended(d, hashtext(a)) AS k FROM unnest($1::text[], $2::text[]) AS t(a, d) ORDER BY k
      ) s`,
-    values: [devices.map((x) => x.appId), devices.map((x) => x.deviceKey)],
-  });
+    [devices.map((x) => x.appId), devices.map((x) => x.deviceKey)],
+  );
 }
 
 export const IDENTIFIER_KINDS = ['idfa', 'idfv', 'aifa', 'asid', 'andi', 'amid', 'oaid', 'custom_user_id', 'install_id'] as const;
@@ -292,9 +291,8 @@ export function createPrivacyRepo(pool: pg.Pool) {
       db: Db = pool,
     ): Promise<SendContext[]> {
       if (records.length === 0) return [];
-      const { rows } = await db.query<{ erased: boolean; lds: boolean | null; ids: Record<string, string> | null }>({
-        name: 's2s_send_context',
-        text: `SELECT t.ord,
+      const { rows } = await db.query<{ erased: boolean; lds: boolean | null; ids: Record<string, string> | null }>(
+        `SELECT t.ord,
            ${erasedSince('t.received_ms', 'e.erased_at')} AS erased,
            c.limit_data_sharing AS lds, g.ids
          FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(app_id, device_key, received_ms, ord)
@@ -307,8 +305,8 @@ export function createPrivacyRepo(pool: pg.Pool) {
              ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x
          ) g ON true
          ORDER BY t.ord`,
-        values: [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
-      });
+        [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
+      );
       return rows.map((r) => ({ erased: r.erased === true, limitDataSharing: r.lds ?? undefined, identifiers: r.ids ?? {} }));
     },
 

@@ -33,21 +33,14 @@ export function createWorkerBatches(pool: pg.Pool) {
   return {
     /** Takes the lease on every row that is ready; returns the claimed rows' plans (null: not claimed). */
     async claimReady(items: ClaimItem[], leaseMs: number): Promise<(LedgerPlan | null)[]> {
-      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan }>({
-        name: 's2s_claim_ready',
-        text: `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
+      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan }>(
+        `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
            lease_until = clock_timestamp() + $5 * interval '1 millisecond', attempts = l.attempts + 1, updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(app_id, partner, idem_key, owner)
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'ready'
          RETURNING l.app_id, l.partner, l.idem_key, l.plan`,
-        values: [
-          items.map((i) => i.appId),
-          items.map((i) => i.partner),
-          items.map((i) => i.idemKey),
-          items.map((i) => i.owner),
-          leaseMs,
-        ],
-      });
+        [items.map((i) => i.appId), items.map((i) => i.partner), items.map((i) => i.idemKey), items.map((i) => i.owner), leaseMs],
+      );
       const got = new Map(rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, r.plan]));
       return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
     },
@@ -59,9 +52,8 @@ export function createWorkerBatches(pool: pg.Pool) {
      */
     async finish(items: FinishItem[]): Promise<undefined[]> {
       const col = <T>(f: (i: FinishItem) => T) => items.map(f);
-      await pool.query({
-        name: 's2s_finish',
-        text: `WITH k AS (
+      await pool.query(
+        `WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[])
              AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst)
          ), l AS (
@@ -95,7 +87,7 @@ export function createWorkerBatches(pool: pg.Pool) {
            DELETE FROM parked_records WHERE seq = ANY($10::bigint[]) RETURNING 1
          )
          SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) AS n`,
-        values: [
+        [
           col((i) => i.appId),
           col((i) => i.partner),
           col((i) => i.idemKey),
@@ -107,7 +99,7 @@ export function createWorkerBatches(pool: pg.Pool) {
           col((i) => i.installed),
           items.filter((i) => i.parkedSeq !== undefined).map((i) => i.parkedSeq),
         ],
-      });
+      );
       return items.map(() => undefined);
     },
 
@@ -132,9 +124,11 @@ export function createWorkerBatches(pool: pg.Pool) {
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
       return withTransaction(pool, async (db) => {
         await lockDevices(db, inputs, 'shared');
-        const { rows: devices } = await db.query<DeviceRow>({
-          name: 's2s_intake_devices',
-          text: `WITH t AS (
+        const { rows: devices } = await db.query<DeviceRow>(
+          // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
+          // planned again, because its record is redelivered (the Kafka offset moves only after the
+          // record's later, synchronous, transitions, whose WAL flush covers this one).
+          `WITH t AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(a, d, p, r)
            ), live AS (
              SELECT t.a, t.d, t.p FROM t LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
@@ -145,18 +139,17 @@ export function createWorkerBatches(pool: pg.Pool) {
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY live.a, live.d
            ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
            RETURNING ${DEVICE_COLUMNS}`,
-          values: [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.platform), col((i) => i.receivedAtMs)],
-        });
+          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.platform), col((i) => i.receivedAtMs)],
+        );
         const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
-        const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>({
-          name: 's2s_intake_known',
-          text: `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
+        const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
+          `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
              (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
               FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
            LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`,
-          values: [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
-        });
+          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
+        );
         const planned = new Map<string, LedgerRow[]>();
         const results: IntakeResult[] = [];
         const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
@@ -246,9 +239,8 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
   }
   const inputs = [...perDevice.values()].map((d) => ({ ...d.i, recordTimeMs: d.at, sessAt: d.sessAt, consent: d.consent }));
   const ids = [...idents.values()];
-  await db.query({
-    name: 's2s_intake_plans',
-    text: `WITH ins AS (
+  await db.query(
+    `WITH ins AS (
        INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
        ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
@@ -282,7 +274,7 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`,
-    values: [
+    [
       ...ledgerRowColumns(rows),
       inputs.map((i) => i.appId),
       inputs.map((i) => i.deviceKey),
@@ -302,5 +294,5 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
       batchChanges.map((c) => c.old),
       batchChanges.map((c) => c.value),
     ],
-  });
+  );
 }
