@@ -43,7 +43,7 @@ interface GatewayRun {
 interface PipelineRun {
   workers: number;
   rate: number;
-  results: { label: string; records: number; perSecond: number; p50: number; p99: number }[];
+  results: { label: string; records: number; perSecond: number; p50: number; p99: number; cpuUs?: Record<string, number> }[];
 }
 
 function runScript<T>(script: string, extra: Record<string, string>): Promise<T> {
@@ -163,6 +163,29 @@ async function main() {
   }
 }
 
+/** Where the CPU goes, per record, in one pipeline run (test/bench/cpu.ts). */
+function cpuTable(run: PipelineRun | undefined): string[] {
+  const rows = run?.results.filter((r) => r.cpuUs) ?? [];
+  const groups = Object.keys(rows[0]?.cpuUs ?? {});
+  if (!run || rows.length === 0) return [];
+  return [
+    `### CPU per record, by process (${run.workers} worker)`,
+    '',
+    'CPU time (user + system, from /proc) each group of processes used during a run, divided by its records. The',
+    'machine has 2 cores, so 1,000 µs per record in total is at most 2,000 records/s whatever the code does.',
+    '"load + naive" is the benchmark process: the producer in pipeline runs, the naive relay itself in naive runs.',
+    '',
+    `| run | ${groups.join(' | ')} | total |`,
+    `|---|${groups.map(() => '---:|').join('')}---:|`,
+    ...rows.map((r) => {
+      const cpu = r.cpuUs ?? {};
+      const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+      return `| ${r.label} | ${groups.map((g) => n0(cpu[g] ?? 0)).join(' | ')} | ${n0(total)} |`;
+    }),
+    '',
+  ];
+}
+
 function writeReport(recordSize: number, kafka: Map<number, ProducerPerfResult>, gateway: GatewayRun[], pipeline: PipelineRun[]) {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines: string[] = [
@@ -224,6 +247,7 @@ function writeReport(recordSize: number, kafka: Map<number, ProducerPerfResult>,
       return `2 workers vs 1 (burst throughput): ${ratio(two ?? 0, one ?? 0)}.`;
     })(),
     '',
+    ...cpuTable(pipeline[0]),
     '![throughput and latency vs offered load](chart.svg)',
     '',
   ];

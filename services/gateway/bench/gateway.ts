@@ -17,13 +17,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createKafka, ensureTopics, topicNames } from '@s2s/bus';
 import { exampleAndroidSession, exampleEvent, exampleIosSession } from '@s2s/contracts';
 import { createAppsRepo, createPool, migrate } from '@s2s/store';
 import autocannon from 'autocannon';
+import { cpuSeconds, infrastructure, perUnit, readGroups } from '../../../test/bench/cpu.js';
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION_S ?? 10);
@@ -80,17 +81,6 @@ function bodies(appId: string) {
   };
 }
 
-/** CPU seconds (user, system; all threads) a process has used so far; undefined off Linux. */
-function cpuSeconds(pid: number | undefined): { user: number; system: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined;
-  }
-}
-
 const next = bodies('bench');
 
 function drive(port: number, apiKey: string, duration: number, rate?: number): Promise<autocannon.Result> {
@@ -115,8 +105,10 @@ function drive(port: number, apiKey: string, duration: number, rate?: number): P
 async function load(name: string, port: number, apiKey: string, server: ChildProcess, rate?: number): Promise<autocannon.Result> {
   if (WARMUP > 0) await drive(port, apiKey, WARMUP, rate);
   const cpuBefore = cpuSeconds(server.pid);
+  const infraBefore = readGroups(infrastructure);
   const result = await drive(port, apiKey, DURATION, rate);
   const cpuAfter = cpuSeconds(server.pid);
+  const infraAfter = readGroups(infrastructure);
   const answered = result['2xx'] + result.non2xx;
   const perReq = (seconds: number) => ((seconds / answered) * 1e6).toFixed(0);
   let cpu = '';
@@ -124,6 +116,9 @@ async function load(name: string, port: number, apiKey: string, server: ChildPro
     const user = cpuAfter.user - cpuBefore.user;
     const system = cpuAfter.system - cpuBefore.system;
     cpu = `   cpu ${perReq(user + system)} µs/req (user ${perReq(user)}, sys ${perReq(system)}; ${(((user + system) / DURATION) * 100).toFixed(0)} % of a core)`;
+    // What the gateway's requests cost the broker and Postgres besides (both ~0 for the bare route).
+    const infra = perUnit(infraBefore, infraAfter, answered);
+    cpu += `   postgres ${infra.postgres} µs/req, kafka ${infra.kafka} µs/req`;
   }
   console.log(
     `${name.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms${cpu}   ` +

@@ -11,7 +11,8 @@
  *   KAFKA_BROKERS=127.0.0.1:9092 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
  *     bash infra/bin/pnpm.sh --filter @s2s/worker bench:pipeline
  * Knobs: BENCH_RECORDS (burst size, 10000), BENCH_RATE (2000), BENCH_SECONDS (5), BENCH_WORKERS (1),
- * BENCH_JOURNEY_WINDOW (devices interleaved in the journeys shape, 200).
+ * BENCH_JOURNEY_WINDOW (devices interleaved in the journeys shape, 200), BENCH_WARMUP_RECORDS (through
+ * each relay at BENCH_RATE before measuring, 6000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ import { createSingularClient } from '@s2s/partners';
 import { createAppsRepo, createPool, migrate } from '@s2s/store';
 import Fastify from 'fastify';
 import { Pool as HttpPool, request } from 'undici';
+import { type CpuGroups, infrastructure, perUnit, readGroups } from '../../../test/bench/cpu.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const env = process.env;
@@ -50,6 +52,7 @@ const APP_ID = 'bench';
 const SDK_KEY = 'bench-sdk-key';
 const EVENTS_PER_DEVICE = 9;
 const JOURNEY_WINDOW = Number(env.BENCH_JOURNEY_WINDOW ?? 200);
+const WARMUP = Number(env.BENCH_WARMUP_RECORDS ?? 6_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,6 +131,8 @@ interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** CPU µs per record by process group (test/bench/cpu.ts), over the run. */
+  cpuUs?: Record<string, number>;
 }
 
 /** Waits for `n` more Singular requests at the sandbox; reads their latencies from the request log. */
@@ -241,19 +246,29 @@ async function main(): Promise<void> {
             .filter(Boolean),
         ),
       );
-    // Warm-up: the group forms and every path is compiled before measuring.
+    // Warm-up: the group forms and every path is compiled before measuring. A few hundred records
+    // are not enough: V8 keeps optimising the worker's code for thousands more (in a profile of the
+    // burst after a 200-record warm-up, a quarter of the worker's CPU went to its optimising compiler).
     let device = 1;
-    const warm = records(device, 200);
-    device += 200;
+    const warm = records(device, WARMUP);
+    device += Math.ceil(WARMUP / (EVENTS_PER_DEVICE + 1)) + 1;
     let before = await singularCount();
-    await offer(warm, 0, viaKafka);
+    await offer(warm, RATE, viaKafka);
     await offer(
       warm.map((r) => ({ ...r, appId: APP_ID })),
-      0,
+      RATE,
       viaNaive,
     );
-    await waitUntil(async () => (await singularCount()) >= before + 400, 'warm-up');
+    await waitUntil(async () => (await singularCount()) >= before + 2 * WARMUP, 'warm-up');
 
+    // Where the CPU goes, per record: each group's CPU time over a run (/proc), divided by its records.
+    // "load + naive" is this process: the producer of the pipeline runs, and the naive relay itself.
+    const cpuGroups: CpuGroups = {
+      worker: () => children.slice(1).flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
+      ...infrastructure,
+      sandbox: () => (children[0]?.pid === undefined ? [] : [children[0].pid]),
+      'load + naive': () => [process.pid],
+    };
     const results: Result[] = [];
     const run = async (
       label: string,
@@ -266,8 +281,10 @@ async function main(): Promise<void> {
       device += Math.ceil(n / (EVENTS_PER_DEVICE + 1)) + JOURNEY_WINDOW + 1;
       await json('POST', '/_sandbox/reset');
       before = await singularCount();
+      const cpuBefore = readGroups(cpuGroups);
       const started = await offer(list, rate, send);
-      results.push(await measure(label, n, started, before));
+      const result = await measure(label, n, started, before);
+      results.push({ ...result, cpuUs: perUnit(cpuBefore, readGroups(cpuGroups), n) });
     };
     await run('naive relay, burst', RECORDS, 0, viaNaive);
     await run('pipeline, burst', RECORDS, 0, viaKafka);
@@ -281,6 +298,20 @@ async function main(): Promise<void> {
       console.log(
         `${String(r.records).padStart(7)}  ${String(r.perSecond).padStart(9)}  ${String(r.p50).padStart(7)}  ${String(r.p99).padStart(7)}   ${r.label}`,
       );
+    console.log(
+      `\nCPU µs per record (user + system, from /proc)\n${['run'.padEnd(40), ...Object.keys(cpuGroups).map((g) => g.padStart(14)), 'total'.padStart(8)].join('')}`,
+    );
+    for (const r of results) {
+      const cpu = r.cpuUs ?? {};
+      const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+      console.log(
+        [
+          r.label.padEnd(40),
+          ...Object.keys(cpuGroups).map((g) => String(cpu[g] ?? '').padStart(14)),
+          String(total).padStart(8),
+        ].join(''),
+      );
+    }
     const [nb, pb, , ps, , pj] = results;
     if (nb && pb && ps && pj)
       console.log(
