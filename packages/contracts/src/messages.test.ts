@@ -40,6 +40,14 @@ describe('topic messages', () => {
     for (const m of msgs) expect(decodeIngest(encodeIngest(m), INGEST_SCHEMA_FINGERPRINT)).toEqual(m);
   });
 
+  it('encode fields left undefined, and a record without ids, as absent', () => {
+    const { ids: _ids, ...noIds } = exampleEvent(exampleIosSession());
+    const m = { ...meta, kind: 'event', record: { ...noIds, ip: undefined } } as unknown as IngestMessage;
+    const back = decodeIngest(encodeIngest(m), INGEST_SCHEMA_FINGERPRINT);
+    expect(back.record).toEqual({ ...noIds, ip: undefined, ids: {}, appId: meta.appId });
+    expect('ip' in back.record).toBe(false);
+  });
+
   it('fingerprints the schema as SHA-256 of its canonical form', () => {
     const fp = avro.Type.forSchema(INGEST_V1 as avro.Schema)
       .fingerprint('sha256')
