@@ -151,10 +151,10 @@ describe('worker intake: identifier look-ups (real Postgres)', () => {
     const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
     const spy = Object.assign(Object.create(client) as pg.PoolClient, {
       async query(config: unknown, values?: unknown) {
-        const c = config as { name?: string; text?: string; values?: unknown[] };
-        if (typeof config === 'object' && c.name === 's2s_intake_plans') {
+        const text = typeof config === 'string' ? config : (config as { text?: string }).text;
+        if (text?.includes('INSERT INTO device_identifier_changes')) {
           await query('SAVEPOINT probe');
-          const { rows } = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${c.text}`, c.values)) as {
+          const { rows } = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values)) as {
             rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[];
           };
           plans.push((rows[0]?.['QUERY PLAN'][0] as { Plan: PlanNode }).Plan);
