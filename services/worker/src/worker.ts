@@ -147,26 +147,31 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     workerId: config.WORKER_ID,
     apps,
     resendWindows: () => windows,
+    // One statement in flight per kind: the records that arrive meanwhile leave together. Most of
+    // Postgres' work per statement is fixed (planning these statements costs more than their rows),
+    // so fewer, larger batches cost less: in paired pipeline benchmarks, 1 instead of 3 in flight
+    // per kind cut Postgres CPU per record from about 300 to 220 µs and raised burst throughput by a
+    // fifth, for at most one more round trip of waiting per step.
     batches: {
       context: createBatcher((items: DeviceAt[]) => privacy.sendContextAmong(items), {
         maxBatch: 500,
-        concurrency: 3,
+        concurrency: 1,
         observe: observe('context'),
       }),
       lanes: createBatcher((keys: LaneKey[]) => parking.laneSnapshots(keys), {
         maxBatch: 500,
-        concurrency: 3,
+        concurrency: 1,
         observe: observe('lanes'),
       }),
       claim: createBatcher((items: ClaimItem[]) => wb.claimReady(items, leaseMs), {
         maxBatch: 500,
-        concurrency: 3,
+        concurrency: 1,
         observe: observe('claim'),
         key: (i) => `${i.appId}\u0000${i.partner}\u0000${i.idemKey}`,
       }),
       finish: createBatcher((items: FinishItem[]) => wb.finish(items), {
         maxBatch: 500,
-        concurrency: 3,
+        concurrency: 1,
         observe: observe('finish'),
         key: (i) => `${i.reply.requestId}\u0000${i.partner}`,
       }),
