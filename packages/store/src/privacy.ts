@@ -203,6 +203,32 @@ export interface SendContext {
   identifiers: Record<string, string>;
 }
 
+/**
+ * The send context of one record as select-list items (`erased`, `lds`, `ids`), from SQL
+ * expressions for its app, device key and receipt time: read by `sendContextAmong`, and by the
+ * worker's claim in the same statement (worker-batch.ts). Each is a look-up by the device's key.
+ */
+export const sendContextColumns = (app: string, device: string, receivedMs: string): string =>
+  `coalesce((SELECT ${erasedSince(receivedMs, 'e.erased_at')} FROM erased_devices e
+              WHERE e.app_id = ${app} AND e.device_key = ${device}), false) AS erased,
+   (SELECT c.limit_data_sharing FROM device_consent c WHERE c.app_id = ${app} AND c.device_key = ${device}) AS lds,
+   (SELECT jsonb_object_agg(x.kind, x.value) FROM (
+      SELECT DISTINCT ON (d.kind) d.kind, d.value FROM device_identifiers d
+      WHERE d.app_id = ${app} AND d.device_key = ${device}
+      ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x) AS ids`;
+
+export interface SendContextRow {
+  erased: boolean;
+  lds: boolean | null;
+  ids: Record<string, string> | null;
+}
+
+export const toSendContext = (r: SendContextRow): SendContext => ({
+  erased: r.erased === true,
+  limitDataSharing: r.lds ?? undefined,
+  identifiers: r.ids ?? {},
+});
+
 interface ErasureRow {
   id: string;
   app_id: string;
@@ -291,23 +317,13 @@ export function createPrivacyRepo(pool: pg.Pool) {
       db: Db = pool,
     ): Promise<SendContext[]> {
       if (records.length === 0) return [];
-      const { rows } = await db.query<{ erased: boolean; lds: boolean | null; ids: Record<string, string> | null }>(
-        `SELECT t.ord,
-           ${erasedSince('t.received_ms', 'e.erased_at')} AS erased,
-           c.limit_data_sharing AS lds, g.ids
+      const { rows } = await db.query<SendContextRow>(
+        `SELECT t.ord, ${sendContextColumns('t.app_id', 't.device_key', 't.received_ms')}
          FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(app_id, device_key, received_ms, ord)
-         LEFT JOIN erased_devices e ON e.app_id = t.app_id AND e.device_key = t.device_key
-         LEFT JOIN device_consent c ON c.app_id = t.app_id AND c.device_key = t.device_key
-         LEFT JOIN LATERAL (
-           SELECT jsonb_object_agg(x.kind, x.value) AS ids FROM (
-             SELECT DISTINCT ON (d.kind) d.kind, d.value FROM device_identifiers d
-             WHERE d.app_id = t.app_id AND d.device_key = t.device_key
-             ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x
-         ) g ON true
          ORDER BY t.ord`,
         [records.map((r) => r.appId), records.map((r) => r.deviceKey), records.map((r) => r.receivedAtMs)],
       );
-      return rows.map((r) => ({ erased: r.erased === true, limitDataSharing: r.lds ?? undefined, identifiers: r.ids ?? {} }));
+      return rows.map(toSendContext);
     },
 
     /** The audit log, newest first. */

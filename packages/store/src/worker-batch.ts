@@ -9,10 +9,19 @@ import { createConsentRepo } from './consent.js';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
-import { erasedSince, lockDevices } from './privacy.js';
+import { erasedSince, lockDevices, type SendContext, type SendContextRow, sendContextColumns, toSendContext } from './privacy.js';
 
 export interface ClaimItem extends LedgerKey {
   owner: string;
+  deviceKey: string;
+  /** The gateway's receipt time of the record (the erasure check of the send context). */
+  receivedAtMs: number;
+}
+
+/** A claimed row: its plan, and the record's send context read in the same statement. */
+export interface ClaimedRow {
+  plan: LedgerPlan;
+  context: SendContext;
 }
 
 export interface FinishItem extends LedgerKey {
@@ -31,17 +40,33 @@ export interface FinishItem extends LedgerKey {
 export function createWorkerBatches(pool: pg.Pool) {
   const consent = createConsentRepo(pool);
   return {
-    /** Takes the lease on every row that is ready; returns the claimed rows' plans (null: not claimed). */
-    async claimReady(items: ClaimItem[], leaseMs: number): Promise<(LedgerPlan | null)[]> {
-      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan }>(
+    /**
+     * Takes the lease on every row that is ready; returns each claimed row's plan with the record's
+     * send context (`sendContextAmong`), read in the same statement (null: not claimed).
+     */
+    async claimReady(items: ClaimItem[], leaseMs: number): Promise<(ClaimedRow | null)[]> {
+      const { rows } = await pool.query<
+        { app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan } & SendContextRow
+      >(
         `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
            lease_until = clock_timestamp() + $5 * interval '1 millisecond', attempts = l.attempts + 1, updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(app_id, partner, idem_key, owner)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::bigint[])
+           AS k(app_id, partner, idem_key, owner, device_key, received_ms)
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'ready'
-         RETURNING l.app_id, l.partner, l.idem_key, l.plan`,
-        [items.map((i) => i.appId), items.map((i) => i.partner), items.map((i) => i.idemKey), items.map((i) => i.owner), leaseMs],
+         RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('k.app_id', 'k.device_key', 'k.received_ms')}`,
+        [
+          items.map((i) => i.appId),
+          items.map((i) => i.partner),
+          items.map((i) => i.idemKey),
+          items.map((i) => i.owner),
+          leaseMs,
+          items.map((i) => i.deviceKey),
+          items.map((i) => i.receivedAtMs),
+        ],
       );
-      const got = new Map(rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, r.plan]));
+      const got = new Map(
+        rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, { plan: r.plan, context: toSendContext(r) }]),
+      );
       return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
     },
 

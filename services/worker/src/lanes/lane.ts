@@ -7,13 +7,13 @@
 import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
 import type {
+  ClaimedRow,
   ClaimItem,
   DeviceGraph,
   FinishItem,
   LaneKey,
   LaneSnapshot,
   Ledger,
-  LedgerPlan,
   OutcomesRepo,
   Parking,
   Pool,
@@ -55,9 +55,10 @@ export interface LaneDeps {
   resendWindows(): readonly ResendWindow[];
   /** Group-committed hot-path writes and reads (see batcher.ts). */
   batches: {
-    claim: Batcher<ClaimItem, LedgerPlan | null>;
+    /** Claims a ready row and reads the record's send context in the same statement (`claimReady`). */
+    claim: Batcher<ClaimItem, ClaimedRow | null>;
     finish: Batcher<FinishItem, undefined>;
-    /** Before a partner call: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
+    /** Before a partner call whose row was not claimed in a batch: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
     context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
     /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
     lanes: Batcher<LaneKey, LaneSnapshot>;

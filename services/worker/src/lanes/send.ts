@@ -4,14 +4,14 @@
  * partner, with short in-lane retries. The only path to a partner call is a successful claim (or,
  * under IN_DOUBT_POLICY=resend, a counted takeover of an expired lease).
  *
- * Read alongside the claim, before the call (one group-committed query, `sendContextAmong`): whether
- * the device was erased after the record was received (then no call: `suppressed`, reason `erased`;
- * this closes the race with an erasure that came after intake), and for Singular the device's
- * recorded consent and identifiers the record lacks (enrich.ts).
+ * Read in the claim's own statement (or, when the row was not claimed in a batch, in a group-committed
+ * `sendContextAmong`), before the call: whether the device was erased after the record was received
+ * (then no call: `suppressed`, reason `erased`; this closes the race with an erasure that came after
+ * intake), and for Singular the device's recorded consent and identifiers the record lacks (enrich.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { type IngestMessage, RelayError } from '@s2s/contracts';
-import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor } from '@s2s/store';
+import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor, type SendContext } from '@s2s/store';
 import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
 import { finishDeadLetter, finishForwarded, finishSkipped, publishLater, replyFor } from './finish.js';
@@ -121,17 +121,17 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
   let triedBatch = false;
   let checkedAge = false;
   let message: IngestMessage | undefined;
-  // Read while the row is claimed; awaited before the first call (its failure surfaces there).
-  const context = deps.batches.context.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs });
-  context.catch(() => {});
+  /** The send context: from the batched claim, else read before the first call. */
+  let context: SendContext | undefined;
 
   for (;;) {
     if (!held && attempt === 0 && !triedBatch) {
       // Hot path: a ready row is claimed in a group-committed batch (one statement for many lanes).
       triedBatch = true;
-      const claimed = await deps.batches.claim.submit({ ...key, owner });
+      const claimed = await deps.batches.claim.submit({ ...key, owner, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs });
       if (claimed) {
-        plan = claimed;
+        plan = claimed.plan;
+        context = claimed.context;
         held = true;
       }
     }
@@ -179,7 +179,8 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
     }
 
     if (!message) {
-      const ctx = await context;
+      const ctx =
+        context ?? (await deps.batches.context.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs }));
       if (ctx.erased) {
         log.info('device erased after intake: not sent');
         await finishSkipped(deps, lane, item, 'erased');
