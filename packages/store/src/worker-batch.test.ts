@@ -35,13 +35,14 @@ const plan = (i: IntakeInput): NewLedgerRow[] => [
   },
 ];
 
-describe('worker intake against erasure (real Postgres)', () => {
-  let db: TestSchema;
-  beforeAll(async () => {
-    db = await createTestSchema();
-  });
-  afterAll(async () => db?.cleanup());
+// One schema for the file: the tests use devices of their own.
+let db: TestSchema;
+beforeAll(async () => {
+  db = await createTestSchema();
+});
+afterAll(async () => db?.cleanup());
 
+describe('worker intake against erasure (real Postgres)', () => {
   const stored = async (deviceKey: string) => {
     const q = async (table: string) =>
       Number(
@@ -131,12 +132,6 @@ function rowsRead(node: PlanNode, table: string): number {
 }
 
 describe('worker intake: identifier look-ups (real Postgres)', () => {
-  let db: TestSchema;
-  beforeAll(async () => {
-    db = await createTestSchema();
-  });
-  afterAll(async () => db?.cleanup());
-
   it("reads only the incoming devices' identifiers, however many devices the app already has", async () => {
     // 5,000 devices already known, in a table without statistics yet (as in a deployment's first minutes).
     await db.pool.query(
