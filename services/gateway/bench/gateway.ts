@@ -150,13 +150,22 @@ try {
   await ensureTopics(admin, names, { ingestPartitions: 12, replicationFactor: 1 });
   const { apiKey } = await createAppsRepo(pool).upsert({ id: 'bench', singularSdkKey: 'bench-sdk-key' });
 
-  const [barePort, gatewayPort] = [await freePort(), await freePort()];
+  const [barePort, floorPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
   const bare = spawn(process.execPath, ['--import', TSX_LOADER, 'bench/bare.ts'], {
     cwd: HERE,
     env: { ...env, PORT: String(barePort) },
     stdio: 'inherit',
   });
   children.push(bare);
+  // The durable floor (bench/floor.ts) produces to a topic of its own, so the gateway's count below stays exact.
+  const floorTopic = `${prefix}floor`;
+  await admin.createTopics({ topics: [{ topic: floorTopic, numPartitions: 12, replicationFactor: 1 }] });
+  const floor = spawn(process.execPath, ['--import', TSX_LOADER, 'bench/floor.ts'], {
+    cwd: HERE,
+    env: { ...env, PORT: String(floorPort), DATABASE_URL, DATABASE_SCHEMA: schema, KAFKA_BROKERS: BROKERS, TOPIC: floorTopic },
+    stdio: 'inherit',
+  });
+  children.push(floor);
   const { ADMIN_KEY: _noOps, ...inherited } = env;
   // BENCH_PROFILE=1: a V8 CPU profile of the gateway in bench/out/ (open it in Chrome DevTools).
   const profile = env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${HERE}bench/out`] : [];
@@ -178,6 +187,7 @@ try {
   });
   children.push(gateway);
   await waitReady(`http://127.0.0.1:${barePort}/`, bare);
+  await waitReady(`http://127.0.0.1:${floorPort}/`, floor);
   await waitReady(`http://127.0.0.1:${gatewayPort}/readyz`, gateway);
 
   console.log(
@@ -185,10 +195,15 @@ try {
   );
   // With BENCH_RATE both servers get the same offered load (the report's load sweep).
   const b = await load('bare', barePort, apiKey, bare, RATE);
+  const f = await load('floor', floorPort, apiKey, floor, RATE);
+  await stop(floor);
   const g = await load('gateway', gatewayPort, apiKey, gateway, RATE);
-  if (RATE) console.log(`(both driven at a fixed ${RATE} req/s: compare latency and cpu µs/req)`);
+  if (RATE) console.log(`(all driven at a fixed ${RATE} req/s: compare latency and cpu µs/req)`);
   const ratio = g.requests.average / b.requests.average;
   console.log(`ratio    ${ratio.toFixed(2)} (gateway / bare; target ≥ 0.50)`);
+  console.log(
+    `floor    ${(f.requests.average / b.requests.average).toFixed(2)} (floor / bare: the most a gateway that claims in Postgres and waits for Kafka's ack reaches here); gateway / floor ${(g.requests.average / f.requests.average).toFixed(2)}`,
+  );
 
   const metrics = await (await fetch(`http://127.0.0.1:${gatewayPort}/metrics`)).text();
   console.log(`postgres claim round trip (batched): mean ${mean(metrics, 'gateway_intake_claim_duration_seconds')} batches`);
@@ -207,11 +222,14 @@ try {
       ok: r['2xx'],
       failed: r.non2xx + r.errors,
     });
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ offered: RATE ?? 0, bare: figures(b), gateway: figures(g), inKafka }));
+    writeFileSync(
+      env.BENCH_JSON,
+      JSON.stringify({ offered: RATE ?? 0, bare: figures(b), floor: figures(f), gateway: figures(g), inKafka }),
+    );
   }
 } finally {
   for (const c of children) await stop(c);
-  await admin.deleteTopics({ topics: Object.values(names) }).catch(() => {});
+  await admin.deleteTopics({ topics: [...Object.values(names), `${prefix}floor`] }).catch(() => {});
   await admin.disconnect();
   await pool?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool?.end();
