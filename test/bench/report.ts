@@ -8,7 +8,8 @@
  *                    the same body and answers 202, and vs the durable floor (bench/floor.ts: only the
  *                    Postgres claim and the Kafka ack), at each offered load and unthrottled
  *   pipeline         services/worker/bench/pipeline.ts: gateway-produce → worker → sandbox receipt vs a
- *                    naive relay (a route calling the sandbox directly), with 1 and with 2 workers
+ *                    naive relay (a route calling the sandbox directly), with 1 and with 2 workers, and
+ *                    (1 worker) vs the durable floor (bench/floor.ts: Kafka, ledger, reply, commit only)
  *
  * Each figure is printed next to its baseline as a ratio; the machine is shared and noisy, so only
  * ratios from the same run are compared. Kafka: KAFKA_BROKERS when set, else a broker started here
@@ -126,6 +127,8 @@ async function main() {
           ...shared,
           BENCH_WORKERS: String(workers),
           BENCH_SECONDS: '5',
+          // The durable floor runs once, next to the 1-worker pipeline.
+          BENCH_FLOOR: workers === 1 ? '1' : '0',
         }),
       );
     }
@@ -182,7 +185,7 @@ function cpuTable(run: PipelineRun | undefined): string[] {
     '',
     'CPU time (user + system, from /proc) each group of processes used during a run, divided by its records. The',
     'machine has 2 cores, so 1,000 µs per record in total is at most 2,000 records/s whatever the code does.',
-    '"load + naive" is the benchmark process: the producer in pipeline runs, the naive relay itself in naive runs.',
+    '"load + naive" is the benchmark process: the producer in pipeline and floor runs, the naive relay itself in naive runs.',
     '',
     `| run | ${groups.join(' | ')} | total |`,
     `|---|${groups.map(() => '---:|').join('')}---:|`,
@@ -240,17 +243,38 @@ function writeReport(recordSize: number, kafka: Map<number, ProducerPerfResult>,
     'to back (the worst case for per-device order: they must reach the partner one after the other), "live journeys"',
     "interleaves 200 devices, so a device's next record comes 100 ms after its previous one at 2,000/s.",
     '',
-    '| workers | run | records/s | naive records/s | ratio | p50 ms | p99 ms | naive p50 / p99 ms |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|',
+    'The durable floor (services/worker/bench/floor.ts, 1-worker run only) reads the same Avro records from Kafka and',
+    'does only what "nothing lost, nothing sent twice" needs: a ledger row claimed before the Singular call and',
+    'completed after it (group commit), a reply, per-device order, offsets committed once a batch is done. No device',
+    "graph, session-first parking, consent or erasure checks, retries, DLQ or metrics: its records/s bounds the worker's.",
+    "Its latency bounds nothing: it finishes a whole fetched batch before the next, where the worker's lanes run on.",
+    '',
+    '| workers | run | records/s | naive records/s | ratio | floor records/s | floor / naive | pipeline / floor | p50 ms | p99 ms | floor p50 / p99 ms | naive p50 / p99 ms |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...pipeline.flatMap((p) => {
-      const [naiveBurst, pipeBurst, naiveSteady, pipeSteady, naiveJourneys, pipeJourneys] = p.results;
+      const [
+        naiveBurst,
+        pipeBurst,
+        naiveSteady,
+        pipeSteady,
+        naiveJourneys,
+        pipeJourneys,
+        floorBurst,
+        floorSteady,
+        floorJourneys,
+      ] = p.results;
       if (!naiveBurst || !pipeBurst || !naiveSteady || !pipeSteady) return [];
-      const row = (run: string, pipe: typeof pipeBurst, naive: typeof pipeBurst) =>
-        `| ${p.workers} | ${run} | ${n0(pipe.perSecond)} | ${n0(naive.perSecond)} | ${ratio(pipe.perSecond, naive.perSecond)} | ${pipe.p50} | ${pipe.p99} | ${naive.p50} / ${naive.p99} |`;
+      type R = typeof pipeBurst;
+      const row = (run: string, pipe: R, naive: R, floor: R | undefined) =>
+        `| ${p.workers} | ${run} | ${n0(pipe.perSecond)} | ${n0(naive.perSecond)} | ${ratio(pipe.perSecond, naive.perSecond)} | ` +
+        `${floor ? n0(floor.perSecond) : 'n/a'} | ${floor ? ratio(floor.perSecond, naive.perSecond) : 'n/a'} | ${floor ? ratio(pipe.perSecond, floor.perSecond) : 'n/a'} | ` +
+        `${pipe.p50} | ${pipe.p99} | ${floor ? `${floor.p50} / ${floor.p99}` : 'n/a'} | ${naive.p50} / ${naive.p99} |`;
       return [
-        row('burst', pipeBurst, naiveBurst),
-        row(`${n0(p.rate)}/s, offline flushes`, pipeSteady, naiveSteady),
-        ...(naiveJourneys && pipeJourneys ? [row(`${n0(p.rate)}/s, live journeys`, pipeJourneys, naiveJourneys)] : []),
+        row('burst', pipeBurst, naiveBurst, floorBurst),
+        row(`${n0(p.rate)}/s, offline flushes`, pipeSteady, naiveSteady, floorSteady),
+        ...(naiveJourneys && pipeJourneys
+          ? [row(`${n0(p.rate)}/s, live journeys`, pipeJourneys, naiveJourneys, floorJourneys)]
+          : []),
       ];
     }),
     '',

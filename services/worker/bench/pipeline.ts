@@ -1,7 +1,9 @@
 /**
  * Benchmark (not a test): the relay pipeline (produce to s2s.ingest → worker → Singular sandbox)
  * against a naive relay (a Fastify route calling the sandbox directly, no Kafka, no ledger), in the
- * same run, on the same machine.
+ * same run, on the same machine. With BENCH_FLOOR=1 (the default) it also runs the durable floor
+ * (bench/floor.ts: only Kafka, the ledger writes around the partner call, the reply and the commit),
+ * the most any relay on this stack reaches here.
  *
  * Latency is from produce time (the record's `receivedAtMs`, which the Singular client sends as
  * `umilisec`) to the sandbox's receipt time; both clocks are this machine's. Each relay runs a burst
@@ -12,7 +14,7 @@
  *     bash infra/bin/pnpm.sh --filter @s2s/worker bench:pipeline
  * Knobs: BENCH_RECORDS (burst size, 10000), BENCH_RATE (2000), BENCH_SECONDS (5), BENCH_WORKERS (1),
  * BENCH_JOURNEY_WINDOW (devices interleaved in the journeys shape, 200), BENCH_WARMUP_RECORDS (through
- * each relay at BENCH_RATE before measuring, 6000).
+ * each relay at BENCH_RATE before measuring, 6000), BENCH_FLOOR (1; 0 leaves the floor out).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -53,6 +55,7 @@ const SDK_KEY = 'bench-sdk-key';
 const EVENTS_PER_DEVICE = 9;
 const JOURNEY_WINDOW = Number(env.BENCH_JOURNEY_WINDOW ?? 200);
 const WARMUP = Number(env.BENCH_WARMUP_RECORDS ?? 6_000);
+const FLOOR = (env.BENCH_FLOOR ?? '1') !== '0';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -205,7 +208,7 @@ async function main(): Promise<void> {
     // --- the pipeline: produce as the gateway does; workers consume ---
     const producer = createBatchingProducer(kafka);
     await producer.connect();
-    const viaKafka = (r: SessionRecord | EventRecord) => {
+    const produceTo = (topic: string) => (r: SessionRecord | EventRecord) => {
       const requestId = newRequestId();
       const m = {
         requestId,
@@ -217,12 +220,16 @@ async function main(): Promise<void> {
         kind: 'name' in r ? 'event' : 'session',
         record: r,
       } as IngestMessage;
-      return producer.send(topics.ingest, {
+      return producer.send(topic, {
         key: m.deviceKey,
         value: encodeIngest(m),
         headers: { [SCHEMA_HEADER]: INGEST_SCHEMA_FINGERPRINT },
       });
     };
+    const viaKafka = produceTo(topics.ingest);
+    // --- the durable floor: the same records on a topic of its own, read by bench/floor.ts ---
+    const floorTopics = { ingest: `${RUN}.floor`, replies: `${RUN}.floor-replies` };
+    const viaFloor = produceTo(floorTopics.ingest);
     for (let i = 1; i <= WORKERS; i++)
       children.push(
         spawnNode(
@@ -246,6 +253,23 @@ async function main(): Promise<void> {
             .filter(Boolean),
         ),
       );
+    if (FLOOR) {
+      await admin.createTopics({
+        topics: Object.values(floorTopics).map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })),
+      });
+      children.push(
+        spawnNode('services/worker', 'bench/floor.ts', {
+          KAFKA_BROKERS: BROKERS.join(','),
+          DATABASE_URL,
+          DATABASE_SCHEMA: RUN,
+          TOPIC: floorTopics.ingest,
+          REPLY_TOPIC: floorTopics.replies,
+          GROUP_ID: `${RUN}-floor`,
+          SINGULAR_BASE_URL: `${SANDBOX}/singular`,
+          SDK_KEY,
+        }),
+      );
+    }
     // Warm-up: the group forms and every path is compiled before measuring. A few hundred records
     // are not enough: V8 keeps optimising the worker's code for thousands more (in a profile of the
     // burst after a 200-record warm-up, a quarter of the worker's CPU went to its optimising compiler).
@@ -259,12 +283,14 @@ async function main(): Promise<void> {
       RATE,
       viaNaive,
     );
-    await waitUntil(async () => (await singularCount()) >= before + 2 * WARMUP, 'warm-up');
+    if (FLOOR) await offer(warm, RATE, viaFloor);
+    await waitUntil(async () => (await singularCount()) >= before + (FLOOR ? 3 : 2) * WARMUP, 'warm-up');
 
     // Where the CPU goes, per record: each group's CPU time over a run (/proc), divided by its records.
     // "load + naive" is this process: the producer of the pipeline runs, and the naive relay itself.
+    // "worker / floor": the worker processes and the floor's (each idles while the other runs).
     const cpuGroups: CpuGroups = {
-      worker: () => children.slice(1).flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
+      'worker / floor': () => children.slice(1).flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
       ...infrastructure,
       sandbox: () => (children[0]?.pid === undefined ? [] : [children[0].pid]),
       'load + naive': () => [process.pid],
@@ -292,6 +318,11 @@ async function main(): Promise<void> {
     await run(`pipeline, ${RATE}/s, offline flushes`, RATE * SECONDS, RATE, viaKafka);
     await run(`naive relay, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaNaive, 'journeys');
     await run(`pipeline, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaKafka, 'journeys');
+    if (FLOOR) {
+      await run('durable floor, burst', RECORDS, 0, viaFloor);
+      await run(`durable floor, ${RATE}/s, offline flushes`, RATE * SECONDS, RATE, viaFloor);
+      await run(`durable floor, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaFloor, 'journeys');
+    }
 
     console.log(`\nrecords  records/s   p50 ms   p99 ms   run (${WORKERS} worker process(es), 12 partitions)`);
     for (const r of results)
@@ -312,11 +343,16 @@ async function main(): Promise<void> {
         ].join(''),
       );
     }
-    const [nb, pb, , ps, , pj] = results;
+    const [nb, pb, , ps, , pj, fb, fs, fj] = results;
     if (nb && pb && ps && pj)
       console.log(
         `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
           `pipeline p99 at ${RATE}/s: ${pj.p99} ms with live journeys, ${ps.p99} ms with offline-queue flushes (target < 50 ms)`,
+      );
+    if (nb && pb && fb && fs && fj)
+      console.log(
+        `durable floor/naive (burst): ${(fb.perSecond / nb.perSecond).toFixed(2)}, pipeline/floor ${(pb.perSecond / fb.perSecond).toFixed(2)}; ` +
+          `floor p99 at ${RATE}/s: ${fj.p99} ms with live journeys, ${fs.p99} ms with offline-queue flushes`,
       );
 
     // BENCH_JSON=<file>: the figures for the benchmark report (test/bench/report.ts).
@@ -331,7 +367,9 @@ async function main(): Promise<void> {
     await client.close();
     await naive.close();
     await singular.close();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+    await admin
+      .deleteTopics({ topics: [...Object.values(topics), ...(FLOOR ? Object.values(floorTopics) : [])] })
+      .catch(() => {});
     await admin.disconnect();
     await pool.query(`DROP SCHEMA IF EXISTS "${RUN}" CASCADE`);
     await pool.end();
