@@ -40,82 +40,75 @@ export interface IntakeRow {
 
 // Rows are inserted sorted by key (DISTINCT ON … ORDER BY): two concurrent claims that share keys
 // then lock them in the same order and cannot deadlock. A key repeated inside one call is inserted
-// once; its first occurrence gets `inserted`. The outer join on `intake` reads the statement's
-// snapshot, so it sees rows that existed before, never the ones the CTE inserts.
-const CLAIM_SQL = `
-WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-    WITH ORDINALITY AS t(app_id, idempotency_key, request_id, body_hash, device_key, kind, accepted_ms, ord)
-), ins AS (
-  INSERT INTO intake (app_id, idempotency_key, request_id, body_hash, device_key, kind, accepted_at)
-  SELECT DISTINCT ON (app_id, idempotency_key) app_id, idempotency_key, request_id, body_hash, device_key, kind,
-    to_timestamp(accepted_ms / 1000.0)
-  FROM input ORDER BY app_id, idempotency_key, ord
-  ON CONFLICT (app_id, idempotency_key) DO NOTHING
-  RETURNING app_id, idempotency_key, request_id, body_hash, produced, accepted_at
-)
-SELECT i.ord,
-  coalesce(n.request_id, e.request_id)::text AS request_id,
-  coalesce(n.body_hash, e.body_hash) AS body_hash,
-  coalesce(n.produced, e.produced) AS produced,
-  round(extract(epoch FROM coalesce(n.accepted_at, e.accepted_at)) * 1000)::bigint AS accepted_ms,
-  coalesce(n.request_id = i.request_id, false) AS inserted
-FROM input i
-LEFT JOIN ins n ON n.app_id = i.app_id AND n.idempotency_key = i.idempotency_key
-LEFT JOIN intake e ON e.app_id = i.app_id AND e.idempotency_key = i.idempotency_key
-ORDER BY i.ord`;
+// once, for its first occurrence. The common case (every key new) is this one statement: a plain
+// insert whose plan cannot depend on the table's size, so it is a named prepared statement and
+// Postgres plans it once per connection instead of on every call.
+const INSERT_SQL = `
+INSERT INTO intake (app_id, idempotency_key, request_id, body_hash, device_key, kind, accepted_at)
+SELECT DISTINCT ON (app_id, idempotency_key) app_id, idempotency_key, request_id, body_hash, device_key, kind,
+  to_timestamp(accepted_ms / 1000.0)
+FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+  WITH ORDINALITY AS t(app_id, idempotency_key, request_id, body_hash, device_key, kind, accepted_ms, ord)
+ORDER BY app_id, idempotency_key, ord
+ON CONFLICT (app_id, idempotency_key) DO NOTHING
+RETURNING app_id, idempotency_key, request_id::text, body_hash, produced, round(extract(epoch FROM accepted_at) * 1000)::bigint AS accepted_ms`;
+
+// The keys the insert did not take (held before, or by a concurrent claim that has committed since:
+// ON CONFLICT waited for it, and this statement's snapshot is newer). Unnamed: it joins the table,
+// so its plan must see the table as it is.
+const LOOKUP_SQL = `
+SELECT e.app_id, e.idempotency_key, e.request_id::text, e.body_hash, e.produced,
+  round(extract(epoch FROM e.accepted_at) * 1000)::bigint AS accepted_ms
+FROM unnest($1::text[], $2::text[]) AS t(app_id, idempotency_key)
+JOIN intake e ON e.app_id = t.app_id AND e.idempotency_key = t.idempotency_key`;
 
 interface ClaimRow {
-  ord: string;
-  request_id: string | null;
-  body_hash: string | null;
-  produced: boolean | null;
-  accepted_ms: string | null;
-  inserted: boolean;
+  app_id: string;
+  idempotency_key: string;
+  request_id: string;
+  body_hash: string;
+  produced: boolean;
+  accepted_ms: string;
 }
 
+const keyOf = (appId: string, idempotencyKey: string) => `${appId}\u0000${idempotencyKey}`;
+
 export function createIntakeRepo(pool: Pick<pg.Pool, 'query'>) {
-  async function claimOnce(claims: IntakeClaim[]): Promise<(ClaimResult | undefined)[]> {
-    const { rows } = await pool.query<ClaimRow>(CLAIM_SQL, [
-      claims.map((c) => c.appId),
-      claims.map((c) => c.idempotencyKey),
-      claims.map((c) => c.requestId),
-      claims.map((c) => c.bodyHash),
-      claims.map((c) => c.deviceKey),
-      claims.map((c) => c.kind),
-      claims.map((c) => c.acceptedAtMs),
-    ]);
-    return rows.map((r) =>
-      r.request_id === null
-        ? undefined
-        : {
-            requestId: r.request_id,
-            bodyHash: r.body_hash as string,
-            produced: r.produced as boolean,
-            acceptedAtMs: Number(r.accepted_ms),
-            inserted: r.inserted,
-          },
-    );
+  async function lookUp(claims: IntakeClaim[]): Promise<Map<string, ClaimRow>> {
+    const { rows } = await pool.query<ClaimRow>(LOOKUP_SQL, [claims.map((c) => c.appId), claims.map((c) => c.idempotencyKey)]);
+    return new Map(rows.map((r) => [keyOf(r.app_id, r.idempotency_key), r]));
   }
 
   return {
     /** Inserts new keys and returns the row holding each key, in the input's order. */
     async claim(claims: IntakeClaim[]): Promise<ClaimResult[]> {
       if (claims.length === 0) return [];
-      const results = await claimOnce(claims);
-      // A key inserted by a concurrent transaction that committed after this statement's snapshot is
-      // neither inserted nor visible: ask again for those (the row is committed by then).
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const missing = results.flatMap((r, i) => (r === undefined ? [i] : []));
-        if (missing.length === 0) break;
-        const again = await claimOnce(missing.map((i) => claims[i] as IntakeClaim));
-        missing.forEach((i, j) => {
-          results[i] = again[j];
-        });
-      }
-      return results.map((r) => {
-        if (!r) throw new Error('intake claim found no row after retries');
-        return r;
+      const { rows } = await pool.query<ClaimRow>({
+        name: 's2s_intake_claim',
+        text: INSERT_SQL,
+        values: [
+          claims.map((c) => c.appId),
+          claims.map((c) => c.idempotencyKey),
+          claims.map((c) => c.requestId),
+          claims.map((c) => c.bodyHash),
+          claims.map((c) => c.deviceKey),
+          claims.map((c) => c.kind),
+          claims.map((c) => c.acceptedAtMs),
+        ],
+      });
+      const held = new Map(rows.map((r) => [keyOf(r.app_id, r.idempotency_key), r]));
+      const missing = claims.filter((c) => !held.has(keyOf(c.appId, c.idempotencyKey)));
+      if (missing.length > 0) for (const [k, r] of await lookUp(missing)) held.set(k, r);
+      return claims.map((c) => {
+        const r = held.get(keyOf(c.appId, c.idempotencyKey));
+        if (!r) throw new Error('intake claim found no row for a key it could not insert');
+        return {
+          requestId: r.request_id,
+          bodyHash: r.body_hash,
+          produced: r.produced,
+          acceptedAtMs: Number(r.accepted_ms),
+          inserted: r.request_id === c.requestId.toLowerCase(),
+        };
       });
     },
 
