@@ -125,6 +125,21 @@ describe('topic messages', () => {
       inDoubt: false,
     };
     expect(decodeReply(encodeReply(bare))).toEqual(bare);
+    // Nested fields left undefined are written as the schema's defaults, without a copy of the reply.
+    const sparse = {
+      ...bare,
+      partner: 'singular',
+      outcome: 'forwarded',
+      singular: { deferredDeeplink: undefined, extra: undefined },
+      onside: { installationToken: 't', attributionData: { source: 's', tags: undefined } },
+    } as unknown as ReplyMessage;
+    expect(decodeReply(encodeReply(sparse))).toEqual({
+      ...bare,
+      partner: 'singular',
+      outcome: 'forwarded',
+      singular: { extra: {} },
+      onside: { installationToken: 't', attributionData: { source: 's', tags: [] } },
+    });
   });
 
   it('round-trips dead letters with the original bytes', () => {

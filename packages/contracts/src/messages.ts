@@ -106,11 +106,6 @@ export function dropNulls<T>(value: unknown): T {
   return value as T;
 }
 
-/** Fills every absent field with null, as Avro needs, leaving nested records to the codec's defaults. */
-function nullable(value: object): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(value, (_k, v) => (v === undefined ? null : v)));
-}
-
 const ingestCodec = createCodec<Record<string, unknown>>([INGEST_V1]);
 const replyCodec = createCodec<Record<string, unknown>>([REPLY_V1, REPLY_V2]);
 const dlqCodec = createCodec<Record<string, unknown>>([DLQ_V1]);
@@ -140,50 +135,13 @@ export function decodeIngest(buf: Buffer, fingerprint?: string): IngestMessage {
   return { ...raw, kind: raw.kind as RecordKind, record: { ...raw.record, appId: raw.appId } } as IngestMessage;
 }
 
+/**
+ * The reply as the codec takes it, without a copy: every field the caller leaves out has a default in
+ * the schema (null, `{}` or `[]`, nested records included), which avsc writes for an undefined value.
+ */
 export function encodeReply(m: ReplyMessage): Buffer {
-  const v = nullable(m);
-  for (const k of ['singular', 'oath', 'onside'] as const) {
-    const part = v[k] as Record<string, unknown> | null;
-    if (!part) continue;
-    if (k === 'singular')
-      v[k] = { deferredDeeplink: null, deferredPassthrough: null, resolvedSingularLink: null, extra: {}, ...part };
-    if (k === 'oath')
-      v[k] = {
-        networkId: null,
-        ...part,
-        claims: ((part.claims as Record<string, unknown>[]) ?? []).map((c) => ({
-          ...Object.fromEntries((REPLY_CLAIM_FIELDS as string[]).map((f) => [f, null])),
-          ...c,
-        })),
-      };
-    if (k === 'onside') {
-      const ad = part.attributionData as Record<string, unknown> | null;
-      v[k] = {
-        jti: null,
-        ...part,
-        attributionData: ad ? { marketingCampaign: null, source: null, clickId: null, tags: [], ...ad } : null,
-      };
-    }
-  }
-  for (const f of ['reason', 'singular', 'oath', 'onside']) v[f] = v[f] ?? null;
-  v.expected = v.expected ?? [];
-  return replyCodec.encode(v);
+  return replyCodec.encode(m as unknown as Record<string, unknown>);
 }
-
-const REPLY_CLAIM_FIELDS = [
-  'creativeId',
-  'creativeName',
-  'adgroupId',
-  'adgroupName',
-  'campaignId',
-  'campaignName',
-  'advertiserId',
-  'advertiserName',
-  'siteId',
-  'ipAddress',
-  'demandPlatformId',
-  'campaignType',
-];
 
 export function decodeReply(buf: Buffer, fingerprint?: string): ReplyMessage {
   const reply = dropNulls<ReplyMessage>(replyCodec.decode(buf, fingerprint));
