@@ -37,6 +37,11 @@ export interface FinishItem extends LedgerKey {
   parkedSeq?: number | undefined;
 }
 
+/** The device row's columns as the intake's combined statement returns them (from its `dev` CTE). */
+const DEV_COLUMNS = DEVICE_COLUMNS.split(', ')
+  .map((c) => `dev.${c}`)
+  .join(', ');
+
 export function createWorkerBatches(pool: pg.Pool) {
   const consent = createConsentRepo(pool);
   return {
@@ -149,32 +154,42 @@ export function createWorkerBatches(pool: pg.Pool) {
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
       return withTransaction(pool, async (db) => {
         await lockDevices(db, inputs, 'shared');
-        const { rows: devices } = await db.query<DeviceRow>(
-          // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
-          // planned again, because its record is redelivered (the Kafka offset moves only after the
-          // record's later, synchronous, transitions, whose WAL flush covers this one).
+        // One statement, on a snapshot taken after the locks: which records' devices were erased
+        // since, the other devices' rows (created when new, and locked), and the ledger rows an
+        // earlier delivery of each idempotency key planned. One row per input, in input order.
+        // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
+        // planned again, because its record is redelivered (the Kafka offset moves only after the
+        // record's later, synchronous, transitions, whose WAL flush covers this one).
+        const { rows: known } = await db.query<
+          { erased: boolean; existing: { partner: Partner; state: string }[] } & { [K in keyof DeviceRow]: DeviceRow[K] | null }
+        >(
           `WITH t AS (
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(a, d, p, r)
-           ), live AS (
-             SELECT t.a, t.d, t.p FROM t LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
-             WHERE NOT ${erasedSince('t.r', 'e.erased_at')}
+             SELECT t.*, ${erasedSince('t.r', 'e.erased_at')} AS erased
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(a, d, p, r, i, ord)
+             LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
+           ), dev AS (
+             INSERT INTO devices (app_id, device_key, platform)
+             SELECT DISTINCT ON (t.a, t.d) t.a, t.d, t.p FROM t
+               CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c
+             WHERE NOT t.erased ORDER BY t.a, t.d
+             ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
+             RETURNING ${DEVICE_COLUMNS}
            )
-           INSERT INTO devices (app_id, device_key, platform)
-           SELECT DISTINCT ON (live.a, live.d) live.a, live.d, live.p FROM live
-             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY live.a, live.d
-           ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
-           RETURNING ${DEVICE_COLUMNS}`,
-          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.platform), col((i) => i.receivedAtMs)],
-        );
-        const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
-        const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
-          `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
+           SELECT t.erased,
              (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
-              FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
-           LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`,
-          [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
+              FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing,
+             ${DEV_COLUMNS}
+           FROM t LEFT JOIN dev ON dev.app_id = t.a AND dev.device_key = t.d ORDER BY t.ord`,
+          [
+            col((i) => i.appId),
+            col((i) => i.deviceKey),
+            col((i) => i.platform),
+            col((i) => i.receivedAtMs),
+            col((i) => i.idemKey),
+          ],
         );
+        const state = new Map<string, DeviceState>();
+        for (const r of known) if (!r.erased && r.app_id) state.set(`${r.app_id}\u0000${r.device_key}`, toState(r as DeviceRow));
         const planned = new Map<string, LedgerRow[]>();
         const results: IntakeResult[] = [];
         const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
