@@ -39,11 +39,19 @@ export function createPool({
 }
 
 /** Runs `fn` in a transaction; rolls back on any error and rethrows it. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction on one connection. `begin` replaces the plain `BEGIN`: a simple query
+ * that starts the transaction and runs its first statements in the same round trip (no parameters).
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  { begin = 'BEGIN' }: { begin?: string } = {},
+): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -27,7 +27,7 @@
  * erasure scans the app's rows there. It is rare and runs off the hot path.
  */
 import { deviceKey, RelayError } from '@s2s/contracts';
-import type pg from 'pg';
+import pg from 'pg';
 import { withTransaction } from './db.js';
 
 type Db = Pick<pg.Pool, 'query'>;
@@ -40,22 +40,32 @@ export const erasedSince = (receivedMs: string, erasedAt: string) =>
   `coalesce(${receivedMs} <= (extract(epoch FROM ${erasedAt}) * 1000)::bigint, false)`;
 
 /**
- * Takes the per-device advisory lock (transaction-scoped) of each device, in one fixed order so two
- * lockers never deadlock: `shared` for the worker's intake, exclusive for an erasure.
+ * The statement that takes the per-device advisory lock (transaction-scoped) of each device, in one
+ * fixed order so two lockers never deadlock: `shared` for the worker's intake, exclusive for an
+ * erasure. Its values are literals (escaped), so it can travel in one simple query with the `BEGIN`
+ * of its transaction (`withTransaction`'s `begin`); undefined when there is no device.
  */
+export function lockDevicesSql(
+  devices: readonly { appId: string; deviceKey: string }[],
+  mode: 'shared' | 'exclusive',
+): string | undefined {
+  if (devices.length === 0) return undefined;
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  const array = (values: string[]) => `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(',')}]::text[]`;
+  return `SELECT ${fn}(k) FROM (
+       SELECT DISTINCT hashtextextended(d, hashtext(a)) AS k
+       FROM unnest(${array(devices.map((x) => x.appId))}, ${array(devices.map((x) => x.deviceKey))}) AS t(a, d) ORDER BY k
+     ) s`;
+}
+
+/** Takes the devices' advisory locks (see `lockDevicesSql`) inside the caller's transaction. */
 export async function lockDevices(
   db: Db,
   devices: readonly { appId: string; deviceKey: string }[],
   mode: 'shared' | 'exclusive',
 ): Promise<void> {
-  if (devices.length === 0) return;
-  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-  await db.query(
-    `SELECT ${fn}(k) FROM (
-       SELECT DISTINCT hashtextextended(d, hashtext(a)) AS k FROM unnest($1::text[], $2::text[]) AS t(a, d) ORDER BY k
-     ) s`,
-    [devices.map((x) => x.appId), devices.map((x) => x.deviceKey)],
-  );
+  const sql = lockDevicesSql(devices, mode);
+  if (sql) await db.query(sql);
 }
 
 export const IDENTIFIER_KINDS = ['idfa', 'idfv', 'aifa', 'asid', 'andi', 'amid', 'oaid', 'custom_user_id', 'install_id'] as const;

@@ -9,7 +9,14 @@ import { createConsentRepo } from './consent.js';
 import { withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
-import { erasedSince, lockDevices, type SendContext, type SendContextRow, sendContextColumns, toSendContext } from './privacy.js';
+import {
+  erasedSince,
+  lockDevicesSql,
+  type SendContext,
+  type SendContextRow,
+  sendContextColumns,
+  toSendContext,
+} from './privacy.js';
 
 export interface ClaimItem extends LedgerKey {
   owner: string;
@@ -152,18 +159,21 @@ export function createWorkerBatches(pool: pg.Pool) {
     ): Promise<IntakeResult[]> {
       const devKey = (i: { appId: string; deviceKey: string }) => `${i.appId}\u0000${i.deviceKey}`;
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
-      return withTransaction(pool, async (db) => {
-        await lockDevices(db, inputs, 'shared');
-        // One statement, on a snapshot taken after the locks: which records' devices were erased
-        // since, the other devices' rows (created when new, and locked), and the ledger rows an
-        // earlier delivery of each idempotency key planned. One row per input, in input order.
-        // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
-        // planned again, because its record is redelivered (the Kafka offset moves only after the
-        // record's later, synchronous, transitions, whose WAL flush covers this one).
-        const { rows: known } = await db.query<
-          { erased: boolean; existing: { partner: Partner; state: string }[] } & { [K in keyof DeviceRow]: DeviceRow[K] | null }
-        >(
-          `WITH t AS (
+      // The devices' intake locks travel with the BEGIN, in one round trip.
+      const locks = lockDevicesSql(inputs, 'shared');
+      return withTransaction(
+        pool,
+        async (db) => {
+          // One statement, on a snapshot taken after the locks: which records' devices were erased
+          // since, the other devices' rows (created when new, and locked), and the ledger rows an
+          // earlier delivery of each idempotency key planned. One row per input, in input order.
+          // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
+          // planned again, because its record is redelivered (the Kafka offset moves only after the
+          // record's later, synchronous, transitions, whose WAL flush covers this one).
+          const { rows: known } = await db.query<
+            { erased: boolean; existing: { partner: Partner; state: string }[] } & { [K in keyof DeviceRow]: DeviceRow[K] | null }
+          >(
+            `WITH t AS (
              SELECT t.*, ${erasedSince('t.r', 'e.erased_at')} AS erased
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(a, d, p, r, i, ord)
              LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
@@ -180,65 +190,68 @@ export function createWorkerBatches(pool: pg.Pool) {
               FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing,
              ${DEV_COLUMNS}
            FROM t LEFT JOIN dev ON dev.app_id = t.a AND dev.device_key = t.d ORDER BY t.ord`,
-          [
-            col((i) => i.appId),
-            col((i) => i.deviceKey),
-            col((i) => i.platform),
-            col((i) => i.receivedAtMs),
-            col((i) => i.idemKey),
-          ],
-        );
-        const state = new Map<string, DeviceState>();
-        for (const r of known) if (!r.erased && r.app_id) state.set(`${r.app_id}\u0000${r.device_key}`, toState(r as DeviceRow));
-        const planned = new Map<string, LedgerRow[]>();
-        const results: IntakeResult[] = [];
-        const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
-        for (const [k, input] of inputs.entries()) {
-          const found = known[k];
-          if (found?.erased) {
-            results.push({ duplicate: false, erased: true, rows: [] });
-            continue;
-          }
-          const idem = `${input.appId}\u0000${input.idemKey}`;
-          const dup = planned.get(idem) ?? (found && found.existing.length > 0 ? (found.existing as LedgerRow[]) : undefined);
-          if (dup) {
-            results.push({ duplicate: true, rows: dup });
-            continue;
-          }
-          const device = state.get(devKey(input)) as DeviceState;
-          const rows = plan(input, device);
-          // The next record of this device is planned against the state this one leaves.
-          state.set(devKey(input), {
-            ...device,
-            lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
-            firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
-          });
-          planned.set(
-            idem,
-            rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
+            [
+              col((i) => i.appId),
+              col((i) => i.deviceKey),
+              col((i) => i.platform),
+              col((i) => i.receivedAtMs),
+              col((i) => i.idemKey),
+            ],
           );
-          fresh.push({ input, rows });
-          results.push({ duplicate: false, rows });
-        }
-        if (fresh.length > 0) await storePlans(db, fresh);
-        // Consent carried forward (issue 7): each new record's choice, in the same transaction as its
-        // plan, so a device's later records (and this one's own partner calls) see it.
-        const choices = fresh.flatMap(({ input: i }) =>
-          i.consent.limitDataSharing === undefined
-            ? []
-            : [
-                {
-                  appId: i.appId,
-                  deviceKey: i.deviceKey,
-                  limitDataSharing: i.consent.limitDataSharing,
-                  atMs: i.recordTimeMs,
-                  ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
-                },
-              ],
-        );
-        if (choices.length > 0) await consent.recordConsentMany(choices, db);
-        return results;
-      });
+          const state = new Map<string, DeviceState>();
+          for (const r of known)
+            if (!r.erased && r.app_id) state.set(`${r.app_id}\u0000${r.device_key}`, toState(r as DeviceRow));
+          const planned = new Map<string, LedgerRow[]>();
+          const results: IntakeResult[] = [];
+          const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
+          for (const [k, input] of inputs.entries()) {
+            const found = known[k];
+            if (found?.erased) {
+              results.push({ duplicate: false, erased: true, rows: [] });
+              continue;
+            }
+            const idem = `${input.appId}\u0000${input.idemKey}`;
+            const dup = planned.get(idem) ?? (found && found.existing.length > 0 ? (found.existing as LedgerRow[]) : undefined);
+            if (dup) {
+              results.push({ duplicate: true, rows: dup });
+              continue;
+            }
+            const device = state.get(devKey(input)) as DeviceState;
+            const rows = plan(input, device);
+            // The next record of this device is planned against the state this one leaves.
+            state.set(devKey(input), {
+              ...device,
+              lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
+              firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
+            });
+            planned.set(
+              idem,
+              rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
+            );
+            fresh.push({ input, rows });
+            results.push({ duplicate: false, rows });
+          }
+          if (fresh.length > 0) await storePlans(db, fresh);
+          // Consent carried forward (issue 7): each new record's choice, in the same transaction as its
+          // plan, so a device's later records (and this one's own partner calls) see it.
+          const choices = fresh.flatMap(({ input: i }) =>
+            i.consent.limitDataSharing === undefined
+              ? []
+              : [
+                  {
+                    appId: i.appId,
+                    deviceKey: i.deviceKey,
+                    limitDataSharing: i.consent.limitDataSharing,
+                    atMs: i.recordTimeMs,
+                    ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
+                  },
+                ],
+          );
+          if (choices.length > 0) await consent.recordConsentMany(choices, db);
+          return results;
+        },
+        locks ? { begin: `BEGIN; ${locks}` } : {},
+      );
     },
   };
 }
