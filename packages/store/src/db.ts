@@ -41,18 +41,20 @@ export function createPool({
 /** Runs `fn` in a transaction; rolls back on any error and rethrows it. */
 /**
  * Runs `fn` in a transaction on one connection. `begin` replaces the plain `BEGIN`: a simple query
- * that starts the transaction and runs its first statements in the same round trip (no parameters).
+ * (no parameters; see the literal helpers below) that starts the transaction and runs its first
+ * statements in the same round trip, each on its own snapshot; `fn` gets their results, in order.
  */
 export async function withTransaction<T>(
   pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
+  fn: (client: pg.PoolClient, begun: pg.QueryResult[]) => Promise<T>,
   { begin = 'BEGIN' }: { begin?: string } = {},
 ): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;
   try {
-    await client.query(begin);
-    const result = await fn(client);
+    // pg returns one result for one statement, an array for several.
+    const begun = (await client.query(begin)) as pg.QueryResult | pg.QueryResult[];
+    const result = await fn(client, Array.isArray(begun) ? begun : [begun]);
     await client.query('COMMIT');
     return result;
   } catch (err) {
@@ -63,4 +65,15 @@ export async function withTransaction<T>(
     // After a failure the connection may be broken: destroy it rather than hand it to the next caller.
     client.release(failure);
   }
+}
+
+/** A text[] literal of escaped values, for statements that travel in a simple query. */
+export function textArrayLiteral(values: readonly string[]): string {
+  return `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(',')}]::text[]`;
+}
+
+/** A bigint[] literal; only safe integers are taken. */
+export function bigintArrayLiteral(values: readonly number[]): string {
+  for (const v of values) if (!Number.isSafeInteger(v)) throw new Error(`not an integer for a bigint literal: ${v}`);
+  return `ARRAY[${values.join(',')}]::bigint[]`;
 }

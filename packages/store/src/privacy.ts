@@ -27,8 +27,8 @@
  * erasure scans the app's rows there. It is rare and runs off the hot path.
  */
 import { deviceKey, RelayError } from '@s2s/contracts';
-import pg from 'pg';
-import { withTransaction } from './db.js';
+import type pg from 'pg';
+import { textArrayLiteral, withTransaction } from './db.js';
 
 type Db = Pick<pg.Pool, 'query'>;
 
@@ -51,10 +51,9 @@ export function lockDevicesSql(
 ): string | undefined {
   if (devices.length === 0) return undefined;
   const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-  const array = (values: string[]) => `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(',')}]::text[]`;
   return `SELECT ${fn}(k) FROM (
        SELECT DISTINCT hashtextextended(d, hashtext(a)) AS k
-       FROM unnest(${array(devices.map((x) => x.appId))}, ${array(devices.map((x) => x.deviceKey))}) AS t(a, d) ORDER BY k
+       FROM unnest(${textArrayLiteral(devices.map((x) => x.appId))}, ${textArrayLiteral(devices.map((x) => x.deviceKey))}) AS t(a, d) ORDER BY k
      ) s`;
 }
 

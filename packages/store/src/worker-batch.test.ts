@@ -112,6 +112,42 @@ describe('worker intake against erasure (real Postgres)', () => {
     }
     expect(await stored(device)).toEqual({ devices: 0, identifiers: 0, consent: 0, ledger: 1 });
   });
+
+  it('plans a record once when two intakes of its device run at once (a rebalance overlap)', async () => {
+    const wb = createWorkerBatches(db.pool);
+    const device = 'e'.repeat(32);
+    await wb.intake([input(device, 0, Date.now())], plan);
+    const record = input(device, 1, Date.now());
+
+    // Hold the device's row so that both intakes queue on it, then let them go together: the one
+    // that gets the row second must find the first one's plans, committed while it waited.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM devices WHERE app_id = $1 AND device_key = $2 FOR UPDATE', [APP, device]);
+      const waitingOnRow = async () =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`,
+            )
+          ).rows[0]?.n,
+        );
+      const both = [wb.intake([record], plan), wb.intake([record], plan)];
+      await waitFor(async () => (await waitingOnRow()) >= 2, { what: 'both intakes waiting for the row', intervalMs: 10 });
+      await holder.query('COMMIT');
+      const results = (await Promise.all(both)).map(([r]) => r);
+      expect(results.map((r) => r?.duplicate).sort()).toEqual([false, true]);
+      expect(results.map((r) => r?.rows.map((row) => row.partner))).toEqual([['singular'], ['singular']]);
+      const { rows } = await db.pool.query('SELECT partner FROM ledger WHERE app_id = $1 AND idem_key = $2', [
+        APP,
+        `${device}-1`,
+      ]);
+      expect(rows).toEqual([{ partner: 'singular' }]);
+    } finally {
+      holder.release();
+    }
+  });
 });
 
 interface PlanNode {

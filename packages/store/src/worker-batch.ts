@@ -6,7 +6,7 @@
 import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
 import { createConsentRepo } from './consent.js';
-import { withTransaction } from './db.js';
+import { bigintArrayLiteral, textArrayLiteral, withTransaction } from './db.js';
 import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
 import {
@@ -43,11 +43,6 @@ export interface FinishItem extends LedgerKey {
   /** The parked record this finishes, if it came from a lane's backlog. */
   parkedSeq?: number | undefined;
 }
-
-/** The device row's columns as the intake's combined statement returns them (from its `dev` CTE). */
-const DEV_COLUMNS = DEVICE_COLUMNS.split(', ')
-  .map((c) => `dev.${c}`)
-  .join(', ');
 
 export function createWorkerBatches(pool: pg.Pool) {
   const consent = createConsentRepo(pool);
@@ -159,48 +154,28 @@ export function createWorkerBatches(pool: pg.Pool) {
     ): Promise<IntakeResult[]> {
       const devKey = (i: { appId: string; deviceKey: string }) => `${i.appId}\u0000${i.deviceKey}`;
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
-      // The devices' intake locks travel with the BEGIN, in one round trip.
-      const locks = lockDevicesSql(inputs, 'shared');
+      // One round trip starts the transaction, takes the devices' intake locks and then, on a
+      // snapshot taken after them (each statement of a simple query gets its own), creates or locks
+      // the devices' rows, leaving out devices erased since their records were received.
+      // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
+      // planned again, because its record is redelivered (the Kafka offset moves only after the
+      // record's later, synchronous, transitions, whose WAL flush covers this one).
+      const begin = ['BEGIN', lockDevicesSql(inputs, 'shared'), upsertDevicesSql(inputs)].filter(Boolean).join(';\n');
       return withTransaction(
         pool,
-        async (db) => {
-          // One statement, on a snapshot taken after the locks: which records' devices were erased
-          // since, the other devices' rows (created when new, and locked), and the ledger rows an
-          // earlier delivery of each idempotency key planned. One row per input, in input order.
-          // synchronous_commit off for this transaction only: a plan lost in a Postgres crash is
-          // planned again, because its record is redelivered (the Kafka offset moves only after the
-          // record's later, synchronous, transitions, whose WAL flush covers this one).
-          const { rows: known } = await db.query<
-            { erased: boolean; existing: { partner: Partner; state: string }[] } & { [K in keyof DeviceRow]: DeviceRow[K] | null }
-          >(
-            `WITH t AS (
-             SELECT t.*, ${erasedSince('t.r', 'e.erased_at')} AS erased
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(a, d, p, r, i, ord)
-             LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
-           ), dev AS (
-             INSERT INTO devices (app_id, device_key, platform)
-             SELECT DISTINCT ON (t.a, t.d) t.a, t.d, t.p FROM t
-               CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c
-             WHERE NOT t.erased ORDER BY t.a, t.d
-             ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
-             RETURNING ${DEVICE_COLUMNS}
-           )
-           SELECT t.erased,
-             (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
-              FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing,
-             ${DEV_COLUMNS}
-           FROM t LEFT JOIN dev ON dev.app_id = t.a AND dev.device_key = t.d ORDER BY t.ord`,
-            [
-              col((i) => i.appId),
-              col((i) => i.deviceKey),
-              col((i) => i.platform),
-              col((i) => i.receivedAtMs),
-              col((i) => i.idemKey),
-            ],
+        async (db, begun) => {
+          const devices = (begun.at(-1)?.rows ?? []) as DeviceRow[];
+          const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
+          // A separate statement, so that its snapshot follows the row locks just taken: a concurrent
+          // intake of the same device (another worker, during a rebalance) has committed its plans.
+          const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
+            `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
+                FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
+             LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`,
+            [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
           );
-          const state = new Map<string, DeviceState>();
-          for (const r of known)
-            if (!r.erased && r.app_id) state.set(`${r.app_id}\u0000${r.device_key}`, toState(r as DeviceRow));
           const planned = new Map<string, LedgerRow[]>();
           const results: IntakeResult[] = [];
           const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
@@ -250,12 +225,31 @@ export function createWorkerBatches(pool: pg.Pool) {
           if (choices.length > 0) await consent.recordConsentMany(choices, db);
           return results;
         },
-        locks ? { begin: `BEGIN; ${locks}` } : {},
+        { begin },
       );
     },
   };
 }
 export type WorkerBatches = ReturnType<typeof createWorkerBatches>;
+
+/**
+ * Creates the devices' rows or locks the existing ones, returning them, except for devices erased
+ * since their record was received. Values as escaped literals: it runs inside the intake's BEGIN.
+ */
+function upsertDevicesSql(inputs: readonly IntakeInput[]): string {
+  return `WITH t AS (
+     SELECT * FROM unnest(${textArrayLiteral(inputs.map((i) => i.appId))}, ${textArrayLiteral(inputs.map((i) => i.deviceKey))},
+       ${textArrayLiteral(inputs.map((i) => i.platform))}, ${bigintArrayLiteral(inputs.map((i) => i.receivedAtMs))}) AS t(a, d, p, r)
+   ), live AS (
+     SELECT t.a, t.d, t.p FROM t LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d
+     WHERE NOT ${erasedSince('t.r', 'e.erased_at')}
+   )
+   INSERT INTO devices (app_id, device_key, platform)
+   SELECT DISTINCT ON (live.a, live.d) live.a, live.d, live.p FROM live
+     CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY live.a, live.d
+   ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
+   RETURNING ${DEVICE_COLUMNS}`;
+}
 
 async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: NewLedgerRow[] }[]): Promise<void> {
   const rows = fresh.flatMap((f) => f.rows);
