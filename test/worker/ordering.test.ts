@@ -89,4 +89,38 @@ describe('worker: session first, then events in order', () => {
     const failed = (await h.sandbox.requests({ partner: 'singular', device })).filter((e) => e.outcome.startsWith('fault'));
     expect(failed.length).toBe(6);
   });
+
+  it('lets the events go before the next session when the first session was left in doubt by another owner', async () => {
+    // Regression (found by the fault suite, a worker killed mid-call): another owner held the first
+    // session in doubt but had not yet marked the device (two writes). This worker found the
+    // session settled as in doubt, kept its events parked, and sent the next session ahead of them:
+    // the partner saw S1 S2 E0 E1 instead of S1 E0 E1 S2.
+    const session = exampleIosSession(7003, APP_ID);
+    const device = session.ids.idfv as string;
+    const s1 = ingest(session);
+    await h.db.pool.query(
+      `INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan, attempts, in_doubt_count)
+       VALUES ($1, 'singular', $2, $3, $4, 'in_doubt', '{"install": true}', 1, 1)`,
+      [APP_ID, s1.idempotencyKey, s1.requestId, s1.deviceKey],
+    );
+    const parked = async () =>
+      (await h.db.pool.query('SELECT count(*)::int AS n FROM parked_records WHERE device_key = $1', [s1.deviceKey])).rows[0].n;
+    await h.produce([ingest(exampleEvent(session, 'e0'))]);
+    await waitFor(async () => (await parked()) === 1, { what: 'the early event parked' });
+    await h.produce([s1]);
+    await h.produce([ingest({ ...session, timestampMs: (session.timestampMs ?? Date.now()) + 3_600_000 })]);
+    const seq = await waitFor(
+      async () => {
+        const got = singularSequence(await h.sandbox.requests({ partner: 'singular', device }));
+        return got.length >= 2 && got;
+      },
+      { what: 'the event and the next session at the sandbox' },
+    );
+    expect(seq).toEqual(['e0', 'launch']);
+    const { rows } = await h.db.pool.query(
+      'SELECT session_forwarded_at IS NOT NULL AS marked FROM devices WHERE device_key = $1',
+      [s1.deviceKey],
+    );
+    expect(rows).toEqual([{ marked: true }]);
+  });
 });

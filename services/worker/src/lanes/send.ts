@@ -85,9 +85,15 @@ export async function settle(deps: LaneDeps, lane: Lane, item: LaneItem): Promis
 /** A finished row met again: the same request (a redelivery) gets its reply again if it may be missing; a repeat is suppressed. */
 async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: LedgerRow): Promise<void> {
   deps.metrics.duplicates.inc({ partner: lane.key.partner });
-  // A session an earlier owner forwarded: this lane's events may go.
-  if (lane.key.partner === 'singular' && item.message.kind === 'session' && (row.state === 'sent' || row.state === 'acked'))
-    lane.sessionForwarded = true;
+  // A session an earlier owner forwarded: this lane's events may go. One it left in doubt counts as
+  // forwarded for order too (see finishDeadLetter), and the device row may not say so yet: the
+  // in-doubt transition and the device's mark are two writes, and that owner may have lost the
+  // partition (or died) between them. Without this, the device's events would wait on, and its
+  // next session would go ahead of them.
+  if (lane.key.partner === 'singular' && item.message.kind === 'session') {
+    if (row.state === 'in_doubt') await deps.devices.markSessionForwarded(item.message.appId, item.message.deviceKey);
+    if (row.state === 'sent' || row.state === 'acked' || row.state === 'in_doubt') lane.sessionForwarded = true;
+  }
   if (row.requestId === item.message.requestId) {
     if (row.state === 'acked' || row.reply === null) return;
     publishLater(deps, item, row.reply);
