@@ -7,7 +7,7 @@
 import type { DeadLetterMessage, Outcome, ReplyMessage } from '@s2s/contracts';
 import { type FinishItem, type PoolClient, withTransaction } from '@s2s/store';
 import type { PartnerAnswers } from '../partners.js';
-import type { Lane, LaneDeps, LaneItem } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
 
 export function replyFor(
   lane: Lane,
@@ -95,12 +95,12 @@ export async function finishForwarded(
     state: 'sent',
     reply,
     owner,
-    sessionForwarded: lane.key.partner === 'singular' && item.message.kind === 'session',
+    sessionForwarded: isSingularSession(lane, item),
     installed: install,
     parkedSeq: item.parked?.seq,
   });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  if (lane.key.partner === 'singular' && item.message.kind === 'session') lane.sessionForwarded = true;
+  if (isSingularSession(lane, item)) lane.sessionForwarded = true;
   publishLater(deps, item, reply);
   deps.publisher.acked(keyOf(lane, item));
 }
@@ -136,7 +136,7 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
   // A first session left in doubt may well have reached Singular. For ordering it counts as sent:
   // the device's events go on in the app's order behind it instead of waiting for the next session
   // (which would then reach the partner ahead of them).
-  const sessionInDoubt = Boolean(info.inDoubt) && lane.key.partner === 'singular' && m.kind === 'session';
+  const sessionInDoubt = Boolean(info.inDoubt) && isSingularSession(lane, item);
   if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
     await durably(deps, 'dead letter', async (db) => {
       if (sessionInDoubt) await deps.devices.markSessionForwarded(m.appId, m.deviceKey, db);

@@ -88,6 +88,10 @@ export interface LaneItem {
   parked?: { seq: number; parkedForMs: number };
 }
 
+/** The record is a session going to Singular: what the device's events wait for, in order. */
+export const isSingularSession = (lane: Lane, item: LaneItem): boolean =>
+  lane.key.partner === 'singular' && item.message.kind === 'session';
+
 export class Lane {
   readonly queue = new SerialQueue();
   loaded = false;

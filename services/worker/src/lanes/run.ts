@@ -13,7 +13,7 @@
  */
 import { decodeIngest } from '@s2s/contracts';
 import { finishDeadLetter, parkItem } from './finish.js';
-import type { Lane, LaneDeps, LaneItem } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
 import { backoffMs, send, settle } from './send.js';
 
 /** A Singular event that must wait for the device's first session (never in a hybrid app). */
@@ -35,14 +35,13 @@ async function parkLane(deps: LaneDeps, lane: Lane, item: LaneItem, error: strin
 /** A record from Kafka, in lane order. Resolves once it is finished (forwarded, suppressed, parked or dead-lettered). */
 export async function runItem(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<void> {
   if (!lane.loaded) await lane.load(deps);
-  const isSession = item.message.kind === 'session';
   // Hot path (nothing waits in the lane): `send` claims the row directly and settles only if it is
   // not ready. Otherwise settle first, so that a record already finished is never parked again.
   const mustWait = lane.waiting > 0 || (waitsForSession(lane, item) && !lane.sessionForwarded);
   if (mustWait && (await settle(deps, lane, item)) === 'done') return drainIfReleased(deps, lane, item.hybrid);
 
   if (lane.waiting > 0) {
-    const sessionGoesFirst = lane.key.partner === 'singular' && isSession && !lane.retryParked && !lane.sessionForwarded;
+    const sessionGoesFirst = isSingularSession(lane, item) && !lane.retryParked && !lane.sessionForwarded;
     if (!sessionGoesFirst) {
       await parkItem(deps, lane, item, lane.retryParked ? 'lane_parked' : 'awaiting_session');
       if (!lane.retryParked && (lane.sessionForwarded || item.hybrid)) await drainLane(deps, lane);

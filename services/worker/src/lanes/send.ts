@@ -15,7 +15,7 @@ import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor, type Se
 import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
 import { finishDeadLetter, finishForwarded, finishSkipped, publishLater, replyFor } from './finish.js';
-import type { Lane, LaneDeps, LaneItem } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
 
 const keyOf = (lane: Lane, item: LaneItem) => ({
   appId: item.message.appId,
@@ -90,7 +90,7 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
   // in-doubt transition and the device's mark are two writes, and that owner may have lost the
   // partition (or died) between them. Without this, the device's events would wait on, and its
   // next session would go ahead of them.
-  if (lane.key.partner === 'singular' && item.message.kind === 'session') {
+  if (isSingularSession(lane, item)) {
     if (row.state === 'in_doubt') await deps.devices.markSessionForwarded(item.message.appId, item.message.deviceKey);
     if (row.state === 'sent' || row.state === 'acked' || row.state === 'in_doubt') lane.sessionForwarded = true;
   }
