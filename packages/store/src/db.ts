@@ -38,9 +38,8 @@ export function createPool({
   return pool;
 }
 
-/** Runs `fn` in a transaction; rolls back on any error and rethrows it. */
 /**
- * Runs `fn` in a transaction on one connection. `begin` replaces the plain `BEGIN`: a simple query
+ * Runs `fn` in a transaction on one connection; rolls back on any error and rethrows it. `begin` replaces the plain `BEGIN`: a simple query
  * (no parameters; see the literal helpers below) that starts the transaction and runs its first
  * statements in the same round trip, each on its own snapshot; `fn` gets their results, in order.
  */

@@ -165,7 +165,9 @@ export function createWorkerBatches(pool: pg.Pool) {
         pool,
         async (db, begun) => {
           const devices = (begun.at(-1)?.rows ?? []) as DeviceRow[];
-          const state = new Map<string, DeviceState>(devices.map((d) => [`${d.app_id}\u0000${d.device_key}`, toState(d)]));
+          const state = new Map<string, DeviceState>(
+            devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), toState(d)]),
+          );
           // A separate statement, so that its snapshot follows the row locks just taken: a concurrent
           // intake of the same device (another worker, during a rebalance) has committed its plans.
           const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
