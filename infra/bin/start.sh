@@ -5,4 +5,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 bash infra/bin/bootstrap.sh
-exec ./node_modules/.bin/tsx infra/dev/start.ts "$@"
+exec node --import tsx infra/dev/start.ts "$@"

@@ -80,8 +80,15 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream | null, out: No
 }
 
 function launch(s: Service) {
-  // detached: each service leads its own process group, so stopping it stops tsx and node together.
-  const child = spawn(tsx, [s.entry], { cwd: `${root}${s.dir}`, env: s.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // One node process per service, with tsx as its loader: a signal reaches the service's own handler
+  // at once (the tsx CLI would relay it to a second process, and SIGKILL that process when it is slow
+  // to acknowledge). detached: each service leads its own process group.
+  const child = spawn(process.execPath, ['--import', 'tsx', s.entry], {
+    cwd: `${root}${s.dir}`,
+    env: s.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   s.child = child;
   prefixLines(s.name, child.stdout, process.stdout);
   prefixLines(s.name, child.stderr, process.stderr);

@@ -176,7 +176,7 @@ export async function startCluster(): Promise<Cluster> {
 
   await Promise.all([startGateway(), startWorker(), startWorker()]);
 
-  /** Pids of every process in the process groups of our live services (tsx and the node it runs). */
+  /** Pids of every process in the process groups of our live services (each service and any child it runs). */
   const ourPids = async (): Promise<Set<number>> => {
     const groups = new Set([...workers, gateway].flatMap((p) => (p?.child.pid ? [p.child.pid] : [])));
     const { stdout } = await run('ps', ['-eo', 'pid=,pgid=']);

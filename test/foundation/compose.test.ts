@@ -37,4 +37,12 @@ describe('docker-compose.yml', () => {
         expect(compose.services[dep], `${name} depends on ${dep}`).toBeDefined();
     }
   });
+
+  it('runs each long-lived service as one node process, so the SIGTERM of `docker stop` reaches its drain', () => {
+    // The tsx CLI would be PID 1 and relay the signal to a second process, which it SIGKILLs when that
+    // process does not acknowledge within 30 ms: a busy gateway would then drop its in-flight requests.
+    const servers = Object.entries(compose.services).filter(([, s]) => s.command?.at(-1)?.endsWith('src/server.ts'));
+    expect(servers.map(([name]) => name).sort()).toEqual(['gateway', 'sandbox', 'worker-1', 'worker-2']);
+    for (const [name, svc] of servers) expect(svc.command?.slice(0, 3), name).toEqual(['node', '--import', 'tsx']);
+  });
 });

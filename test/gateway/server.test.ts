@@ -35,7 +35,9 @@ describe('gateway process (src/server.ts)', () => {
     const { apiKey } = await createAppsRepo(schema.pool).upsert({ id: 'proc', singularSdkKey: 'k' });
     const port = await freePort();
     let stderr = '';
-    child = spawn(`${ROOT}node_modules/.bin/tsx`, ['services/gateway/src/server.ts'], {
+    // As `npm start` and docker-compose run it: one node process, so the SIGTERM below is what a
+    // supervisor sends straight to the service's pid.
+    child = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/server.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -1,6 +1,6 @@
 /**
- * Real service processes for cross-service tests: each is started with tsx from its own entry point,
- * in its own process group, on a free port, and is ready when its health URL answers. `stop()` sends
+ * Real service processes for cross-service tests: each is one node process with tsx as its loader
+ * (as `npm start` runs them), started from its own entry point in its own process group, on a free port, and is ready when its health URL answers. `stop()` sends
  * SIGTERM (SIGKILL after a grace period); `kill()` is SIGKILL at once, for crash tests.
  * `stopAllServices()` stops whatever is still running; in tests it runs after every file
  * (test/support/per-file.ts), even when a test fails. Benchmarks call it themselves.
@@ -10,7 +10,6 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -58,7 +57,7 @@ export async function startService({
   readyUrl,
   readyTimeoutMs = 60_000,
 }: StartOptions): Promise<ServiceProcess> {
-  const child = spawn(TSX, [`${ROOT}${entry}`], {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}${entry}`], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     detached: true,

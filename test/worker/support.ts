@@ -185,11 +185,7 @@ export function singularSequence(entries: RequestLogEntry[]): string[] {
   return entries.filter((e) => e.partner === 'singular').map((e) => (e.path.endsWith('/launch') ? 'launch' : (e.query.n ?? '?')));
 }
 
-/**
- * Runs services/worker/src/server.ts in a child process, as `npm start` does but with tsx as a
- * loader in the same process (the tsx CLI forks a second process that a SIGKILL of the first would
- * leave running).
- */
+/** Runs services/worker/src/server.ts in a child process as `npm start` does: one node process, tsx as its loader. */
 export function spawnWorker(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: `${ROOT}services/worker`,
