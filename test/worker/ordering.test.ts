@@ -91,10 +91,11 @@ describe('worker: session first, then events in order', () => {
   });
 
   it('lets the events go before the next session when the first session was left in doubt by another owner', async () => {
-    // Regression (found by the fault suite, a worker killed mid-call): another owner held the first
-    // session in doubt but had not yet marked the device (two writes). This worker found the
-    // session settled as in doubt, kept its events parked, and sent the next session ahead of them:
-    // the partner saw S1 S2 E0 E1 instead of S1 E0 E1 S2.
+    // Regression (found by the fault suite, a worker killed mid-call): an owner held the first
+    // session in doubt but had not yet marked the device (earlier versions made the two writes in
+    // separate transactions; rows they left must still work). This worker found the session settled
+    // as in doubt, kept its events parked, and sent the next session ahead of them: the partner saw
+    // S1 S2 E0 E1 instead of S1 E0 E1 S2.
     const session = exampleIosSession(7003, APP_ID);
     const device = session.ids.idfv as string;
     const s1 = ingest(session);

@@ -143,6 +143,62 @@ describe('worker: partner rules, DLQ, in-doubt hold, device graph', () => {
     expect((await h.sandbox.requests({ partner: 'singular', device })).length).toBe(2);
   });
 
+  it('holds a first session in doubt together with its device mark, and leaves a row another attempt settled as it is', async () => {
+    // The hold is one transaction: the row in doubt with its reply, the outcome, the dead letter,
+    // and the device's first session counted as forwarded (its events go on behind it).
+    const held = firstSession(611);
+    const heldMsg = ingest(held);
+    await h.sandbox.fault({
+      partner: 'singular',
+      kind: 'timeout',
+      afterProcessing: true,
+      device: held.ids.idfv as string,
+      count: 1,
+    });
+    await h.produce([heldMsg]);
+    await waitFor(async () => (await outcomes(heldMsg.requestId)).find((r) => r.partner === 'singular')?.outcome === 'dlq', {
+      what: 'the session held in doubt',
+    });
+    const ledgerRow = async (requestId: string) =>
+      (
+        await h.db.pool.query(
+          `SELECT l.state, l.reply->>'outcome' AS reply, d.session_forwarded_at IS NOT NULL AS marked
+           FROM ledger l JOIN devices d USING (app_id, device_key) WHERE l.request_id = $1 AND l.partner = 'singular'`,
+          [requestId],
+        )
+      ).rows[0];
+    expect(await ledgerRow(heldMsg.requestId)).toEqual({ state: 'in_doubt', reply: 'dlq', marked: true });
+    const [letter] = await listDeadLetters(testKafka(), h.topics.names, { requestId: heldMsg.requestId });
+    expect(letter?.letter.reason).toBe('in_doubt');
+
+    // While this worker's call hangs, another attempt records the partner's answer (a rebalance
+    // overlap). When the call times out, the hold finds the row no longer its own: it writes and
+    // dead-letters nothing, and answers the app with the recorded reply.
+    const settled = firstSession(612);
+    const device = settled.ids.idfv as string;
+    const m = ingest(settled);
+    await h.sandbox.fault({ partner: 'singular', kind: 'timeout', afterProcessing: true, device, count: 1 });
+    await h.produce([m]);
+    await waitFor(async () => (await h.sandbox.requests({ partner: 'singular', device })).length === 1, {
+      what: 'the call at the sandbox',
+    });
+    const answer = { requestId: m.requestId, appId: APP_ID, deviceKey: m.deviceKey, partner: 'singular', outcome: 'forwarded' };
+    const { rowCount } = await h.db.pool.query(
+      `UPDATE ledger SET state = 'sent', lease_owner = NULL, lease_until = NULL, reply = $2
+       WHERE request_id = $1 AND partner = 'singular' AND state = 'pending'`,
+      [m.requestId, { ...answer, atMs: Date.now(), inDoubt: false }],
+    );
+    expect(rowCount).toBe(1);
+    // Published from the ledger once more, the reply moves the row on to acked.
+    await waitFor(async () => (await ledgerRow(m.requestId))?.state === 'acked', {
+      what: 'the recorded reply published',
+      timeoutMs: 20_000,
+    });
+    expect(await ledgerRow(m.requestId)).toEqual({ state: 'acked', reply: 'forwarded', marked: false });
+    expect((await outcomes(m.requestId)).find((r) => r.partner === 'singular')).toBeUndefined();
+    expect(await listDeadLetters(testKafka(), h.topics.names, { requestId: m.requestId })).toEqual([]);
+  });
+
   it('keeps every identifier of a device, links identifier changes, and tracks consent and installs', async () => {
     const s = firstSession(505);
     const idfaA = exampleUuid(505, 7, true);

@@ -38,11 +38,10 @@ export function replyFor(
  * Runs a durable transition until Postgres takes it: the partner's answer is only in memory here,
  * so giving up would turn a known outcome into an in-doubt one.
  */
-async function durably(deps: LaneDeps, what: string, fn: (db: PoolClient) => Promise<void>): Promise<void> {
+async function durably<T>(deps: LaneDeps, what: string, fn: (db: PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await withTransaction(deps.pool, fn);
-      return;
+      return await withTransaction(deps.pool, fn);
     } catch (err) {
       if (attempt >= 100) throw err;
       deps.log.error({ err, what, attempt }, 'could not write to Postgres: retrying');
@@ -110,14 +109,13 @@ export interface DeadLetterInfo {
   detail?: string | undefined;
   partnerAnswer?: string | undefined;
   attempts: number;
-  inDoubt?: boolean;
   /** The lease holder finishing its own call (null when the row was not claimed). */
   owner: string | null;
 }
 
-export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneItem, info: DeadLetterInfo): Promise<void> {
+/** Publishes the record's dead letter (awaits Kafka's acknowledgement). */
+async function publishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneItem, info: Omit<DeadLetterInfo, 'owner'>, now: number) {
   const m = item.message;
-  const now = deps.now();
   const letter: DeadLetterMessage = {
     requestId: m.requestId,
     appId: m.appId,
@@ -132,38 +130,63 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
   if (info.detail) letter.detail = info.detail;
   if (info.partnerAnswer) letter.partnerAnswer = info.partnerAnswer;
   await deps.publisher.deadLetter(letter);
-  const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: info.inDoubt ?? false, atMs: now });
-  // A first session left in doubt may well have reached Singular. For ordering it counts as sent:
-  // the device's events go on in the app's order behind it instead of waiting for the next session
-  // (which would then reach the partner ahead of them).
-  const sessionInDoubt = Boolean(info.inDoubt) && isSingularSession(lane, item);
-  if (info.inDoubt && deps.settings.inDoubtPolicy === 'hold') {
-    await durably(deps, 'dead letter', async (db) => {
-      if (sessionInDoubt) await deps.devices.markSessionForwarded(m.appId, m.deviceKey, db);
-      // The in-doubt transition was made by holdInDoubt; store the reply with it.
-      await db.query(`UPDATE ledger SET reply = $4 WHERE app_id = $1 AND partner = $2 AND idem_key = $3`, [
-        m.appId,
-        lane.key.partner,
-        m.idempotencyKey,
-        reply,
-      ]);
-      await deps.outcomes.record(reply, db);
-      if (item.parked) await deps.parking.remove(item.parked.seq, db);
-    });
-  } else
-    await finishBatched(deps, {
-      ...keyOf(lane, item),
-      deviceKey: m.deviceKey,
-      state: 'dlq',
-      reply,
-      owner: info.owner,
-      sessionForwarded: sessionInDoubt,
-      installed: false,
-      parkedSeq: item.parked?.seq,
-    });
+}
+
+export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneItem, info: DeadLetterInfo): Promise<void> {
+  const now = deps.now();
+  await publishDeadLetter(deps, lane, item, info, now);
+  const reply = replyFor(lane, item, 'dlq', { reason: info.reason, atMs: now });
+  await finishBatched(deps, {
+    ...keyOf(lane, item),
+    deviceKey: item.message.deviceKey,
+    state: 'dlq',
+    reply,
+    owner: info.owner,
+    sessionForwarded: false,
+    installed: false,
+    parkedSeq: item.parked?.seq,
+  });
   if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  if (sessionInDoubt) lane.sessionForwarded = true;
   publishLater(deps, item, reply);
+}
+
+/**
+ * IN_DOUBT_POLICY=hold: the call may or may not have reached the partner, and is not made again.
+ * One transaction moves the row from pending to in_doubt with its reply, publishes the dead letter
+ * while it holds the row (before the commit: a crash in between leaves the row pending, so the hold
+ * and its letter are repeated rather than lost), records the outcome, drops the parked record and,
+ * for a first session, marks the device's session as forwarded: it may well have reached Singular,
+ * so the device's events go on behind it in the app's order instead of waiting for the next
+ * session (which would then reach the partner ahead of them).
+ *
+ * `owner`: the caller's own call ended in doubt; undefined: an earlier owner's lease expired.
+ * False, with nothing written or published, when the row was no longer this call's to settle
+ * (another attempt settled or took it meanwhile): the caller looks at the ledger again.
+ */
+export async function finishInDoubt(
+  deps: LaneDeps,
+  lane: Lane,
+  item: LaneItem,
+  info: Omit<DeadLetterInfo, 'owner'>,
+  owner: string | undefined,
+): Promise<boolean> {
+  const m = item.message;
+  const now = deps.now();
+  const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: true, atMs: now });
+  const session = isSingularSession(lane, item);
+  const made = await durably(deps, 'in-doubt hold', async (db) => {
+    if (!(await deps.ledger.holdInDoubt(keyOf(lane, item), reply, owner, db))) return false;
+    await publishDeadLetter(deps, lane, item, info, now);
+    if (session) await deps.devices.markSessionForwarded(m.appId, m.deviceKey, db);
+    await deps.outcomes.record(reply, db);
+    if (item.parked) await deps.parking.remove(item.parked.seq, db);
+    return true;
+  });
+  if (!made) return false;
+  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  if (session) lane.sessionForwarded = true;
+  publishLater(deps, item, reply);
+  return true;
 }
 
 /** A decided non-call (session timeout): suppressed with its reason. */

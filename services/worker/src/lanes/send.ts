@@ -14,7 +14,7 @@ import { type IngestMessage, RelayError } from '@s2s/contracts';
 import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor, type SendContext } from '@s2s/store';
 import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
-import { finishDeadLetter, finishForwarded, finishSkipped, publishLater, replyFor } from './finish.js';
+import { finishDeadLetter, finishForwarded, finishInDoubt, finishSkipped, publishLater, replyFor } from './finish.js';
 import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
 
 const keyOf = (lane: Lane, item: LaneItem) => ({
@@ -86,10 +86,10 @@ export async function settle(deps: LaneDeps, lane: Lane, item: LaneItem): Promis
 async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: LedgerRow): Promise<void> {
   deps.metrics.duplicates.inc({ partner: lane.key.partner });
   // A session an earlier owner forwarded: this lane's events may go. One it left in doubt counts as
-  // forwarded for order too (see finishDeadLetter), and the device row may not say so yet: the
-  // in-doubt transition and the device's mark are two writes, and that owner may have lost the
-  // partition (or died) between them. Without this, the device's events would wait on, and its
-  // next session would go ahead of them.
+  // forwarded for order too (see finishInDoubt). That owner marked the device in the same
+  // transaction; the mark here repairs rows held in doubt by a version that wrote the two apart
+  // (an owner could lose the partition between them, and the device's events would then wait on
+  // while its next session went ahead of them).
   if (isSingularSession(lane, item)) {
     if (row.state === 'in_doubt') await deps.devices.markSessionForwarded(item.message.appId, item.message.deviceKey);
     if (row.state === 'sent' || row.state === 'acked' || row.state === 'in_doubt') lane.sessionForwarded = true;
@@ -155,17 +155,14 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
       }
       if (c.kind === 'expired') {
         if (s.inDoubtPolicy === 'hold') {
-          const reply = replyFor(lane, item, 'dlq', { reason: 'in_doubt', inDoubt: true, atMs: deps.now() });
-          if (!(await deps.ledger.holdInDoubt(key, reply))) continue;
-          deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'hold' });
-          log.warn({ attempts: c.row.attempts }, 'in-doubt call (lease expired): held, not sent again (IN_DOUBT_POLICY=hold)');
-          await finishDeadLetter(deps, lane, item, {
+          const info = {
             reason: 'in_doubt',
             detail: 'the lease of an earlier call expired before its answer was recorded',
             attempts: c.row.attempts,
-            inDoubt: true,
-            owner: null,
-          });
+          };
+          if (!(await finishInDoubt(deps, lane, item, info, undefined))) continue;
+          deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'hold' });
+          log.warn({ attempts: c.row.attempts }, 'in-doubt call (lease expired): held, not sent again (IN_DOUBT_POLICY=hold)');
           return { kind: 'finished' };
         }
         const taken = await deps.ledger.takeOverExpired(key, owner, leaseMs);
@@ -220,18 +217,14 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
       }
       if (f.inDoubt) {
         if (s.inDoubtPolicy === 'hold') {
-          const reply = replyFor(lane, item, 'dlq', { reason: 'in_doubt', inDoubt: true, atMs: deps.now() });
-          await deps.ledger.holdInDoubt(key, reply, owner);
+          const info = { reason: 'in_doubt', detail: f.message, partnerAnswer: f.partnerAnswer, attempts: attempt };
+          if (!(await finishInDoubt(deps, lane, item, info, owner))) {
+            // Our lease was lost meanwhile and another attempt settled or holds the row: look again.
+            held = false;
+            continue;
+          }
           deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'hold' });
           log.warn({ code: f.code }, 'in-doubt call: held, not sent again (IN_DOUBT_POLICY=hold)');
-          await finishDeadLetter(deps, lane, item, {
-            reason: 'in_doubt',
-            detail: f.message,
-            partnerAnswer: f.partnerAnswer,
-            attempts: attempt,
-            inDoubt: true,
-            owner,
-          });
           return { kind: 'finished' };
         }
         deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'resend' });
