@@ -13,9 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createBatchingProducer, createKafka } from '@s2s/bus';
-import { createPool } from '@s2s/store';
+import { createGroupCommit, createPool } from '@s2s/store';
 import Fastify from 'fastify';
-import { createCoalescer } from '../src/intake/coalescer.js';
 
 const env = process.env;
 const topic = env.TOPIC as string;
@@ -27,7 +26,7 @@ const producer = createBatchingProducer(createKafka({ brokers: (env.KAFKA_BROKER
 await producer.connect();
 
 type Claim = { appId: string; key: string };
-const claims = createCoalescer(
+const claims = createGroupCommit(
   async (batch: Claim[]) => {
     const { rows } = await pool.query<{ k: string }>(
       `INSERT INTO floor_intake (app_id, idempotency_key)

@@ -6,7 +6,7 @@
  * marks the row done with the answer, publishes a reply, and lets the consumer commit the batch's
  * offsets only once all of that is done. A device's records go one after the other (per-device
  * order); devices and partitions run concurrently. Postgres writes go through the worker's own group
- * commit (src/batcher.ts), one statement per batch of concurrent records.
+ * commit (createGroupCommit in packages/store), one statement per batch of concurrent records.
  *
  * It does none of the rest: no device graph, no session-first parking, no session timeout, no
  * consent or erasure checks, no retries or parked lanes, no DLQ, no metrics. So its records/s is an
@@ -18,9 +18,8 @@
 import { createBatchingProducer, createKafka } from '@s2s/bus';
 import { decodeIngest, type EventRecord, type SessionRecord } from '@s2s/contracts';
 import { createSingularClient } from '@s2s/partners';
-import { createPool } from '@s2s/store';
+import { createGroupCommit, createPool } from '@s2s/store';
 import type { KafkaMessage } from 'kafkajs';
-import { createBatcher } from '../src/batcher.js';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -38,7 +37,7 @@ const singular = createSingularClient({ baseUrl: env('SINGULAR_BASE_URL'), timeo
 const app = { sdkKey: env('SDK_KEY'), ddlEnabled: false };
 
 type Key = { appId: string; key: string };
-const claim = createBatcher(
+const claim = createGroupCommit(
   async (batch: Key[]) => {
     const { rows } = await pool.query<{ k: string }>(
       `INSERT INTO floor_ledger (app_id, idempotency_key, state)
@@ -48,9 +47,9 @@ const claim = createBatcher(
     const claimed = new Set(rows.map((r) => r.k));
     return batch.map((b) => claimed.has(b.key));
   },
-  { maxBatch: 500, concurrency: 1, key: (b) => b.key },
+  { maxBatch: 500, maxConcurrent: 1, key: (b) => b.key },
 );
-const finish = createBatcher(
+const finish = createGroupCommit(
   async (batch: (Key & { answer: string })[]) => {
     await pool.query(
       `UPDATE floor_ledger l SET state = 'acked', answer = t.answer::jsonb
@@ -59,7 +58,7 @@ const finish = createBatcher(
     );
     return batch.map(() => undefined);
   },
-  { maxBatch: 500, concurrency: 1, key: (b) => b.key },
+  { maxBatch: 500, maxConcurrent: 1, key: (b) => b.key },
 );
 
 async function relay(message: KafkaMessage): Promise<void> {

@@ -20,9 +20,8 @@ import {
   SCHEMA_HEADER,
   type SessionRecord,
 } from '@s2s/contracts';
-import type { IntakeRepo } from '@s2s/store';
+import { createGroupCommit, type GroupCommit, type IntakeRepo } from '@s2s/store';
 import { GatewayError } from '../errors.js';
-import { type Coalescer, createCoalescer } from './coalescer.js';
 
 export interface Clock {
   now(): number;
@@ -89,7 +88,7 @@ export function createIntakeService({
   logger,
   metrics,
 }: IntakeServiceOptions): IntakeService {
-  const claims = createCoalescer(
+  const claims = createGroupCommit(
     async (batch: Parameters<IntakeRepo['claim']>[0]) => {
       const started = performance.now();
       const out = await repo.claim(batch);
@@ -98,7 +97,7 @@ export function createIntakeService({
     },
     { maxBatch: 1000, maxConcurrent: 4 },
   );
-  const marks: Coalescer<string, void> = createCoalescer(
+  const marks: GroupCommit<string, void> = createGroupCommit(
     async (ids: string[]) => {
       await repo.markProduced(ids);
       return ids.map(() => undefined);

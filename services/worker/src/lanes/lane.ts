@@ -11,6 +11,7 @@ import type {
   ClaimItem,
   DeviceGraph,
   FinishItem,
+  GroupCommit,
   LaneKey,
   LaneSnapshot,
   Ledger,
@@ -20,7 +21,6 @@ import type {
   ResendWindow,
   SendContext,
 } from '@s2s/store';
-import type { Batcher } from '../batcher.js';
 import type { Metrics } from '../metrics.js';
 import type { PartnerCaller } from '../partners.js';
 import type { Publisher } from '../publisher.js';
@@ -53,15 +53,15 @@ export interface LaneDeps {
   workerId: string;
   apps: { get(appId: string): Promise<import('@s2s/store').App | undefined> };
   resendWindows(): readonly ResendWindow[];
-  /** Group-committed hot-path writes and reads (see batcher.ts). */
+  /** Group-committed hot-path writes and reads (createGroupCommit in packages/store). */
   batches: {
     /** Claims a ready row and reads the record's send context in the same statement (`claimReady`). */
-    claim: Batcher<ClaimItem, ClaimedRow | null>;
-    finish: Batcher<FinishItem, undefined>;
+    claim: GroupCommit<ClaimItem, ClaimedRow | null>;
+    finish: GroupCommit<FinishItem, undefined>;
     /** Before a partner call whose row was not claimed in a batch: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
-    context: Batcher<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
+    context: GroupCommit<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
     /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
-    lanes: Batcher<LaneKey, LaneSnapshot>;
+    lanes: GroupCommit<LaneKey, LaneSnapshot>;
   };
   sleep(ms: number): Promise<void>;
   now(): number;
