@@ -235,14 +235,22 @@ export function createLedger(pool: pg.Pool) {
       );
     },
 
-    /** Marks rows whose replies are on s2s.replies (sent → acked), in one statement. */
+    /**
+     * Marks rows whose replies are on s2s.replies (sent → acked) and takes them out of
+     * reply_outbox, in one statement.
+     */
     async markAcked(keys: LedgerKey[], db: Db = pool): Promise<void> {
       if (keys.length === 0) return;
       // Not flushed synchronously: losing it in a crash only means a reply is published once more.
       await db.query(
-        `WITH c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+        `WITH c AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+         k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(app_id, partner, idem_key)),
+         o AS (
+           DELETE FROM reply_outbox r USING k
+           WHERE r.app_id = k.app_id AND r.partner = k.partner AND r.idem_key = k.idem_key RETURNING 1
+         )
          UPDATE ledger l SET state = 'acked', updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS k(app_id, partner, idem_key), c
+         FROM k, c
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'sent'`,
         [keys.map((k) => k.appId), keys.map((k) => k.partner), keys.map((k) => k.idemKey)],
       );
@@ -265,14 +273,28 @@ export function createLedger(pool: pg.Pool) {
       return (r.rowCount ?? 0) > 0;
     },
 
-    /** Rows answered by the partner whose reply was not confirmed on s2s.replies within `olderThanMs`. */
+    /**
+     * Replies in reply_outbox for longer than `olderThanMs` whose rows are still `sent` (answered by
+     * the partner, reply not confirmed on s2s.replies). Entries whose rows moved on (acked meanwhile,
+     * reopened, erased) are dropped.
+     */
     async staleSent(olderThanMs: number, limit = 500): Promise<{ key: LedgerKey; reply: ReplyMessage }[]> {
-      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; reply: ReplyMessage }>(
-        `SELECT app_id, partner, idem_key, reply FROM ledger
-         WHERE state = 'sent' AND reply IS NOT NULL AND updated_at < now() - $1 * interval '1 millisecond' LIMIT $2`,
+      const { rows } = await pool.query<{ app_id: string; partner: Partner; idem_key: string; reply: ReplyMessage | null }>(
+        `SELECT o.app_id, o.partner, o.idem_key, CASE WHEN l.state = 'sent' THEN l.reply END AS reply
+         FROM reply_outbox o LEFT JOIN ledger l USING (app_id, partner, idem_key)
+         WHERE o.since < now() - $1 * interval '1 millisecond' LIMIT $2`,
         [olderThanMs, limit],
       );
-      return rows.map((r) => ({ key: { appId: r.app_id, partner: r.partner, idemKey: r.idem_key }, reply: r.reply }));
+      const moved = rows.filter((r) => r.reply === null);
+      if (moved.length > 0)
+        await pool.query(
+          `DELETE FROM reply_outbox r USING unnest($1::text[], $2::text[], $3::text[]) AS k(app_id, partner, idem_key)
+           WHERE r.app_id = k.app_id AND r.partner = k.partner AND r.idem_key = k.idem_key`,
+          [moved.map((r) => r.app_id), moved.map((r) => r.partner), moved.map((r) => r.idem_key)],
+        );
+      return rows.flatMap((r) =>
+        r.reply === null ? [] : [{ key: { appId: r.app_id, partner: r.partner, idemKey: r.idem_key }, reply: r.reply }],
+      );
     },
 
     /** Calls left in doubt so far (for reports and tests). */

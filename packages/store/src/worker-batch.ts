@@ -80,14 +80,15 @@ export function createWorkerBatches(pool: pg.Pool) {
     /**
      * Final transitions in one statement: ledger row (+ reply), request outcome (a final outcome is
      * never overwritten by `parked`, as in outcomes.ts), device graph (first session, installs),
-     * and the parked record it came from.
+     * and the parked record it came from (a parked record finishing as `sent` puts its key in
+     * reply_outbox: Kafka will not deliver it again, so only the sweep could republish its reply).
      */
     async finish(items: FinishItem[]): Promise<undefined[]> {
       const col = <T>(f: (i: FinishItem) => T) => items.map(f);
       await pool.query(
         `WITH k AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[])
-             AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[],
+             $11::bool[]) AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst, outbox)
          ), l AS (
            UPDATE ledger l SET state = k.state, reply = k.reply, lease_owner = NULL, lease_until = NULL, updated_at = now()
            FROM k WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key
@@ -117,8 +118,13 @@ export function createWorkerBatches(pool: pg.Pool) {
            RETURNING 1
          ), p AS (
            DELETE FROM parked_records WHERE seq = ANY($10::bigint[]) RETURNING 1
+         ), r AS (
+           INSERT INTO reply_outbox (app_id, partner, idem_key) SELECT app_id, partner, idem_key FROM k WHERE outbox
+           ON CONFLICT (app_id, partner, idem_key) DO UPDATE SET since = now()
+           RETURNING 1
          )
-         SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) AS n`,
+         SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p)
+           + (SELECT count(*) FROM r) AS n`,
         [
           col((i) => i.appId),
           col((i) => i.partner),
@@ -130,6 +136,7 @@ export function createWorkerBatches(pool: pg.Pool) {
           col((i) => i.sessionForwarded),
           col((i) => i.installed),
           items.filter((i) => i.parkedSeq !== undefined).map((i) => i.parkedSeq),
+          col((i) => i.parkedSeq !== undefined && i.state === 'sent'),
         ],
       );
       return items.map(() => undefined);

@@ -31,7 +31,7 @@ export function startScheduler(o: {
   noSessionTimeoutMs: number;
   metrics: Metrics;
   logger: Logger;
-  /** Republishes replies of rows left at `sent` (a crash between the answer and the reply). */
+  /** Republishes replies left in reply_outbox (a parked record's; a crash between the answer and the reply). */
   sweep?: { ledger: Ledger; publisher: Publisher; olderThanMs: number };
   /** The retention purge: how long to keep what, and how often to purge. */
   retention?: { pool: Pool; days: RetentionDays; intervalMs: number };
