@@ -7,7 +7,7 @@
 import type { DeadLetterMessage, Outcome, ReplyMessage } from '@s2s/contracts';
 import { type FinishItem, type PoolClient, withTransaction } from '@s2s/store';
 import type { PartnerAnswers } from '../partners.js';
-import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lane.js';
 
 export function replyFor(
   lane: Lane,
@@ -35,13 +35,13 @@ export function replyFor(
 }
 
 /**
- * Runs a durable transition until Postgres takes it: the partner's answer is only in memory here,
+ * Retries a durable write until Postgres takes it: the partner's answer is only in memory here,
  * so giving up would turn a known outcome into an in-doubt one.
  */
-async function durably<T>(deps: LaneDeps, what: string, fn: (db: PoolClient) => Promise<T>): Promise<T> {
+async function untilWritten<T>(deps: LaneDeps, what: string, write: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withTransaction(deps.pool, fn);
+      return await write();
     } catch (err) {
       if (attempt >= 100) throw err;
       deps.log.error({ err, what, attempt }, 'could not write to Postgres: retrying');
@@ -49,6 +49,10 @@ async function durably<T>(deps: LaneDeps, what: string, fn: (db: PoolClient) => 
     }
   }
 }
+
+/** A durable transition in a transaction of its own, retried until Postgres takes it. */
+const durably = <T>(deps: LaneDeps, what: string, fn: (db: PoolClient) => Promise<T>): Promise<T> =>
+  untilWritten(deps, what, () => withTransaction(deps.pool, fn));
 
 /**
  * Queues the reply on the producer without holding the lane: the next record of the lane may start
@@ -59,25 +63,36 @@ export function publishLater(deps: LaneDeps, item: LaneItem, reply: ReplyMessage
   item.replies.push(deps.publisher.reply(reply));
 }
 
-/** A final transition through the group-committed batch, retried like `durably`. */
-async function finishBatched(deps: LaneDeps, item: FinishItem): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await deps.batches.finish.submit(item);
-      return;
-    } catch (err) {
-      if (attempt >= 100) throw err;
-      deps.log.error({ err, attempt }, 'could not write a final transition to Postgres: retrying');
-      await deps.sleep(Math.min(5_000, 100 * 2 ** attempt));
-    }
-  }
+/** The record's final transition is durable: it leaves the lane's parked count and its reply goes out. */
+function answered(deps: LaneDeps, lane: Lane, item: LaneItem, reply: ReplyMessage): void {
+  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
+  publishLater(deps, item, reply);
 }
 
-const keyOf = (lane: Lane, item: LaneItem) => ({
-  appId: item.message.appId,
-  partner: lane.key.partner,
-  idemKey: item.message.idempotencyKey,
-});
+/**
+ * A final transition (ledger row, outcome, device graph, parked record) through the group-committed
+ * batch, retried until Postgres takes it; then `answered`.
+ */
+async function finishFinal(
+  deps: LaneDeps,
+  lane: Lane,
+  item: LaneItem,
+  reply: ReplyMessage,
+  t: Pick<FinishItem, 'state' | 'owner'> & Partial<Pick<FinishItem, 'sessionForwarded' | 'installed'>>,
+): Promise<void> {
+  const row: FinishItem = {
+    ...ledgerKeyOf(lane, item),
+    deviceKey: item.message.deviceKey,
+    state: t.state,
+    reply,
+    owner: t.owner,
+    sessionForwarded: t.sessionForwarded ?? false,
+    installed: t.installed ?? false,
+    parkedSeq: item.parked?.seq,
+  };
+  await untilWritten(deps, 'final transition', () => deps.batches.finish.submit(row));
+  answered(deps, lane, item, reply);
+}
 
 export async function finishForwarded(
   deps: LaneDeps,
@@ -88,20 +103,10 @@ export async function finishForwarded(
   install: boolean,
 ): Promise<void> {
   const reply = replyFor(lane, item, 'forwarded', { answers, atMs: deps.now() });
-  await finishBatched(deps, {
-    ...keyOf(lane, item),
-    deviceKey: item.message.deviceKey,
-    state: 'sent',
-    reply,
-    owner,
-    sessionForwarded: isSingularSession(lane, item),
-    installed: install,
-    parkedSeq: item.parked?.seq,
-  });
-  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  if (isSingularSession(lane, item)) lane.sessionForwarded = true;
-  publishLater(deps, item, reply);
-  deps.publisher.acked(keyOf(lane, item));
+  const session = isSingularSession(lane, item);
+  await finishFinal(deps, lane, item, reply, { state: 'sent', owner, sessionForwarded: session, installed: install });
+  if (session) lane.sessionForwarded = true;
+  deps.publisher.acked(ledgerKeyOf(lane, item));
 }
 
 export interface DeadLetterInfo {
@@ -136,18 +141,7 @@ export async function finishDeadLetter(deps: LaneDeps, lane: Lane, item: LaneIte
   const now = deps.now();
   await publishDeadLetter(deps, lane, item, info, now);
   const reply = replyFor(lane, item, 'dlq', { reason: info.reason, atMs: now });
-  await finishBatched(deps, {
-    ...keyOf(lane, item),
-    deviceKey: item.message.deviceKey,
-    state: 'dlq',
-    reply,
-    owner: info.owner,
-    sessionForwarded: false,
-    installed: false,
-    parkedSeq: item.parked?.seq,
-  });
-  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  publishLater(deps, item, reply);
+  await finishFinal(deps, lane, item, reply, { state: 'dlq', owner: info.owner });
 }
 
 /**
@@ -175,7 +169,7 @@ export async function finishInDoubt(
   const reply = replyFor(lane, item, 'dlq', { reason: info.reason, inDoubt: true, atMs: now });
   const session = isSingularSession(lane, item);
   const made = await durably(deps, 'in-doubt hold', async (db) => {
-    if (!(await deps.ledger.holdInDoubt(keyOf(lane, item), reply, owner, db))) return false;
+    if (!(await deps.ledger.holdInDoubt(ledgerKeyOf(lane, item), reply, owner, db))) return false;
     await publishDeadLetter(deps, lane, item, info, now);
     if (session) await deps.devices.markSessionForwarded(m.appId, m.deviceKey, db);
     await deps.outcomes.record(reply, db);
@@ -183,27 +177,15 @@ export async function finishInDoubt(
     return true;
   });
   if (!made) return false;
-  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
   if (session) lane.sessionForwarded = true;
-  publishLater(deps, item, reply);
+  answered(deps, lane, item, reply);
   return true;
 }
 
 /** A decided non-call (session timeout): suppressed with its reason. */
 export async function finishSkipped(deps: LaneDeps, lane: Lane, item: LaneItem, reason: string): Promise<void> {
   const reply = replyFor(lane, item, 'suppressed', { reason, atMs: deps.now() });
-  await finishBatched(deps, {
-    ...keyOf(lane, item),
-    deviceKey: item.message.deviceKey,
-    state: 'skipped',
-    reply,
-    owner: null,
-    sessionForwarded: false,
-    installed: false,
-    parkedSeq: item.parked?.seq,
-  });
-  if (item.parked) lane.waiting = Math.max(0, lane.waiting - 1);
-  publishLater(deps, item, reply);
+  await finishFinal(deps, lane, item, reply, { state: 'skipped', owner: null });
 }
 
 /**

@@ -15,6 +15,7 @@ import type {
   LaneKey,
   LaneSnapshot,
   Ledger,
+  LedgerKey,
   OutcomesRepo,
   Parking,
   Pool,
@@ -87,6 +88,13 @@ export interface LaneItem {
   /** Set when the item was read back from the lane's parked records. */
   parked?: { seq: number; parkedForMs: number };
 }
+
+/** The item's ledger row: (app, the lane's partner, the record's idempotency key). */
+export const ledgerKeyOf = (lane: Lane, item: LaneItem): LedgerKey => ({
+  appId: item.message.appId,
+  partner: lane.key.partner,
+  idemKey: item.message.idempotencyKey,
+});
 
 /** The record is a session going to Singular: what the device's events wait for, in order. */
 export const isSingularSession = (lane: Lane, item: LaneItem): boolean =>

@@ -15,13 +15,7 @@ import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor, type Se
 import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
 import { finishDeadLetter, finishForwarded, finishInDoubt, finishSkipped, publishLater, replyFor } from './finish.js';
-import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
-
-const keyOf = (lane: Lane, item: LaneItem) => ({
-  appId: item.message.appId,
-  partner: lane.key.partner,
-  idemKey: item.message.idempotencyKey,
-});
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lane.js';
 
 /** Equal jitter: half the exponential step fixed, half random; a partner's Retry-After is honoured up to the cap. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number, random = Math.random): number {
@@ -50,7 +44,7 @@ export function dlqReason(f: Failure): string {
  * reply is published here). Runs before any parking decision.
  */
 export async function settle(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<'send' | 'done'> {
-  const key = keyOf(lane, item);
+  const key = ledgerKeyOf(lane, item);
   const m = item.message;
   for (;;) {
     const row = await deps.ledger.get(key);
@@ -97,7 +91,7 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
   if (row.requestId === item.message.requestId) {
     if (row.state === 'acked' || row.reply === null) return;
     publishLater(deps, item, row.reply);
-    if (row.state === 'sent') deps.publisher.acked(keyOf(lane, item));
+    if (row.state === 'sent') deps.publisher.acked(ledgerKeyOf(lane, item));
     return;
   }
   const answers = row.reply ?? undefined;
@@ -116,7 +110,7 @@ export type SendResult = { kind: 'finished' } | { kind: 'failing'; error: string
 /** Claims the row and calls the partner, retrying retryable failures in the lane a few times. */
 export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<SendResult> {
   const s = deps.settings;
-  const key = keyOf(lane, item);
+  const key = ledgerKeyOf(lane, item);
   const m = item.message;
   const leaseMs = s.partnerTimeoutMs + s.leaseMarginMs;
   const owner = `${deps.workerId}:${randomUUID()}`;
