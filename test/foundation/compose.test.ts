@@ -43,6 +43,9 @@ describe('docker-compose.yml', () => {
     // process does not acknowledge within 30 ms: a busy gateway would then drop its in-flight requests.
     const servers = Object.entries(compose.services).filter(([, s]) => s.command?.at(-1)?.endsWith('src/server.ts'));
     expect(servers.map(([name]) => name).sort()).toEqual(['gateway', 'sandbox', 'worker-1', 'worker-2']);
-    for (const [name, svc] of servers) expect(svc.command?.slice(0, 3), name).toEqual(['node', '--import', 'tsx']);
+    for (const [name, svc] of servers) {
+      expect(svc.command?.[0], name).toBe('node');
+      expect(svc.command?.slice(-3, -1), name).toEqual(['--import', 'tsx']);
+    }
   });
 });

@@ -57,6 +57,10 @@ const JOURNEY_WINDOW = Number(env.BENCH_JOURNEY_WINDOW ?? 200);
 const WARMUP = Number(env.BENCH_WARMUP_RECORDS ?? 6_000);
 const FLOOR = (env.BENCH_FLOOR ?? '1') !== '0';
 
+// The worker's node flags as `npm start` gives them (services/worker/package.json); the floor gets the
+// same. BENCH_WORKER_NODE_ARGS adds to them, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+const WORKER_NODE_ARGS = ['--max-semi-space-size=64', ...(env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function spawnNode(cwd: string, script: string, extra: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
@@ -247,10 +251,7 @@ async function main(): Promise<void> {
             LOG_LEVEL: 'warn',
             SINGULAR_BASE_URL: `${SANDBOX}/singular`,
           },
-          // e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the worker.
-          (env.BENCH_WORKER_NODE_ARGS ?? '')
-            .split(' ')
-            .filter(Boolean),
+          WORKER_NODE_ARGS,
         ),
       );
     if (FLOOR) {
@@ -258,16 +259,21 @@ async function main(): Promise<void> {
         topics: Object.values(floorTopics).map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })),
       });
       children.push(
-        spawnNode('services/worker', 'bench/floor.ts', {
-          KAFKA_BROKERS: BROKERS.join(','),
-          DATABASE_URL,
-          DATABASE_SCHEMA: RUN,
-          TOPIC: floorTopics.ingest,
-          REPLY_TOPIC: floorTopics.replies,
-          GROUP_ID: `${RUN}-floor`,
-          SINGULAR_BASE_URL: `${SANDBOX}/singular`,
-          SDK_KEY,
-        }),
+        spawnNode(
+          'services/worker',
+          'bench/floor.ts',
+          {
+            KAFKA_BROKERS: BROKERS.join(','),
+            DATABASE_URL,
+            DATABASE_SCHEMA: RUN,
+            TOPIC: floorTopics.ingest,
+            REPLY_TOPIC: floorTopics.replies,
+            GROUP_ID: `${RUN}-floor`,
+            SINGULAR_BASE_URL: `${SANDBOX}/singular`,
+            SDK_KEY,
+          },
+          WORKER_NODE_ARGS,
+        ),
       );
     }
     // Warm-up: the group forms and every path is compiled before measuring. A few hundred records
