@@ -12,19 +12,38 @@ export interface CreatePoolOptions {
   schema?: string;
   max?: number;
   applicationName?: string;
+  /** Server settings for every connection of the pool (`-c name=value`), e.g. `KEYED_PLANS`. */
+  settings?: Readonly<Record<string, string>>;
 }
+
+/**
+ * Planner settings for a pool that runs batched key look-ups as named prepared statements (the
+ * workers' hot path, worker-batch.ts). A named statement is parsed once per connection, and after
+ * five executions Postgres may keep one generic plan for it; that plan is made for an unknown
+ * batch (`unnest` of a parameter: 100 rows) against the table's size at that moment. On a new,
+ * still small table that is a sequential scan and a hash join, which would stay in the cache while
+ * the table grows (until an ANALYZE invalidates it). With these settings the only plans left are
+ * index look-ups in nested loops, right for a batch of keys at any table size. Not for a pool that
+ * runs anything else: a statement that must scan would be pushed to a worse plan.
+ */
+export const KEYED_PLANS: Readonly<Record<string, string>> = {
+  enable_seqscan: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+};
 
 export function createPool({
   databaseUrl,
   schema = 'public',
   max = 10,
   applicationName = 's2s-relay',
+  settings = {},
 }: CreatePoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
     application_name: applicationName,
-    options: `-c search_path=${schema}`,
+    options: [`search_path=${schema}`, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)].map((s) => `-c ${s}`).join(' '),
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });

@@ -182,10 +182,11 @@ describe('worker intake: identifier look-ups (real Postgres)', () => {
     const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
     const spy = Object.assign(Object.create(client) as pg.PoolClient, {
       async query(config: unknown, values?: unknown) {
-        const text = typeof config === 'string' ? config : (config as { text?: string }).text;
+        const { text, values: args } =
+          typeof config === 'string' ? { text: config, values } : (config as { text?: string; values?: unknown });
         if (text?.includes('INSERT INTO device_identifier_changes')) {
           await query('SAVEPOINT probe');
-          const { rows } = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values)) as {
+          const { rows } = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, args)) as {
             rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[];
           };
           plans.push((rows[0]?.['QUERY PLAN'][0] as { Plan: PlanNode }).Plan);

@@ -44,49 +44,18 @@ export interface FinishItem extends LedgerKey {
   parkedSeq?: number | undefined;
 }
 
-export function createWorkerBatches(pool: pg.Pool) {
-  const consent = createConsentRepo(pool);
-  return {
-    /**
-     * Takes the lease on every row that is ready; returns each claimed row's plan with the record's
-     * send context (`sendContextAmong`), read in the same statement (null: not claimed).
-     */
-    async claimReady(items: ClaimItem[], leaseMs: number): Promise<(ClaimedRow | null)[]> {
-      const { rows } = await pool.query<
-        { app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan } & SendContextRow
-      >(
-        `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
+/*
+ * The hot-path statements run as named prepared statements: parsed once per connection, planned
+ * once when Postgres settles on a generic plan. Run them on a pool with `KEYED_PLANS` (db.ts).
+ */
+const CLAIM_SQL = `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
            lease_until = clock_timestamp() + $5 * interval '1 millisecond', attempts = l.attempts + 1, updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::bigint[])
            AS k(app_id, partner, idem_key, owner, device_key, received_ms)
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'ready'
-         RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('k.app_id', 'k.device_key', 'k.received_ms')}`,
-        [
-          items.map((i) => i.appId),
-          items.map((i) => i.partner),
-          items.map((i) => i.idemKey),
-          items.map((i) => i.owner),
-          leaseMs,
-          items.map((i) => i.deviceKey),
-          items.map((i) => i.receivedAtMs),
-        ],
-      );
-      const got = new Map(
-        rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, { plan: r.plan, context: toSendContext(r) }]),
-      );
-      return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
-    },
+         RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('k.app_id', 'k.device_key', 'k.received_ms')}`;
 
-    /**
-     * Final transitions in one statement: ledger row (+ reply), request outcome (a final outcome is
-     * never overwritten by `parked`, as in outcomes.ts), device graph (first session, installs),
-     * and the parked record it came from (a parked record finishing as `sent` puts its key in
-     * reply_outbox: Kafka will not deliver it again, so only the sweep could republish its reply).
-     */
-    async finish(items: FinishItem[]): Promise<undefined[]> {
-      const col = <T>(f: (i: FinishItem) => T) => items.map(f);
-      await pool.query(
-        `WITH k AS (
+const FINISH_SQL = `WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[],
              $11::bool[]) AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst, outbox)
          ), l AS (
@@ -124,8 +93,55 @@ export function createWorkerBatches(pool: pg.Pool) {
            RETURNING 1
          )
          SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p)
-           + (SELECT count(*) FROM r) AS n`,
-        [
+           + (SELECT count(*) FROM r) AS n`;
+
+const KNOWN_SQL = `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
+                FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
+             LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`;
+
+export function createWorkerBatches(pool: pg.Pool) {
+  const consent = createConsentRepo(pool);
+  return {
+    /**
+     * Takes the lease on every row that is ready; returns each claimed row's plan with the record's
+     * send context (`sendContextAmong`), read in the same statement (null: not claimed).
+     */
+    async claimReady(items: ClaimItem[], leaseMs: number): Promise<(ClaimedRow | null)[]> {
+      const { rows } = await pool.query<
+        { app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan } & SendContextRow
+      >({
+        name: 's2s_worker_claim',
+        text: CLAIM_SQL,
+        values: [
+          items.map((i) => i.appId),
+          items.map((i) => i.partner),
+          items.map((i) => i.idemKey),
+          items.map((i) => i.owner),
+          leaseMs,
+          items.map((i) => i.deviceKey),
+          items.map((i) => i.receivedAtMs),
+        ],
+      });
+      const got = new Map(
+        rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, { plan: r.plan, context: toSendContext(r) }]),
+      );
+      return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
+    },
+
+    /**
+     * Final transitions in one statement: ledger row (+ reply), request outcome (a final outcome is
+     * never overwritten by `parked`, as in outcomes.ts), device graph (first session, installs),
+     * and the parked record it came from (a parked record finishing as `sent` puts its key in
+     * reply_outbox: Kafka will not deliver it again, so only the sweep could republish its reply).
+     */
+    async finish(items: FinishItem[]): Promise<undefined[]> {
+      const col = <T>(f: (i: FinishItem) => T) => items.map(f);
+      await pool.query({
+        name: 's2s_worker_finish',
+        text: FINISH_SQL,
+        values: [
           col((i) => i.appId),
           col((i) => i.partner),
           col((i) => i.idemKey),
@@ -138,7 +154,7 @@ export function createWorkerBatches(pool: pg.Pool) {
           items.filter((i) => i.parkedSeq !== undefined).map((i) => i.parkedSeq),
           col((i) => i.parkedSeq !== undefined && i.state === 'sent'),
         ],
-      );
+      });
       return items.map(() => undefined);
     },
 
@@ -177,14 +193,11 @@ export function createWorkerBatches(pool: pg.Pool) {
           );
           // A separate statement, so that its snapshot follows the row locks just taken: a concurrent
           // intake of the same device (another worker, during a rebalance) has committed its plans.
-          const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>(
-            `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
-                FROM ledger l WHERE l.app_id = t.a AND l.idem_key = t.i) AS existing
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(a, d, i, r, ord)
-             LEFT JOIN erased_devices e ON e.app_id = t.a AND e.device_key = t.d ORDER BY t.ord`,
-            [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
-          );
+          const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>({
+            name: 's2s_worker_intake_known',
+            text: KNOWN_SQL,
+            values: [col((i) => i.appId), col((i) => i.deviceKey), col((i) => i.idemKey), col((i) => i.receivedAtMs)],
+          });
           const planned = new Map<string, LedgerRow[]>();
           const results: IntakeResult[] = [];
           const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
@@ -260,6 +273,41 @@ function upsertDevicesSql(inputs: readonly IntakeInput[]): string {
    RETURNING ${DEVICE_COLUMNS}`;
 }
 
+const STORE_PLANS_SQL = `WITH ins AS (
+       INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
+       ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
+     ), dev AS (
+       UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
+         first_session_ms = coalesce(d.first_session_ms, u.sess_at),
+         limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
+         limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), updated_at = now()
+       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::smallint[], $14::bool[])
+         AS u(app_id, device_key, at, sess_at, lds, att, lat)
+       WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING 1
+     ), incoming AS (
+       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::bool[]) AS t(app_id, device_key, kind, value, first)
+     ), changes AS (
+       INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
+       SELECT i.app_id, i.device_key, i.kind, prev.value, i.value FROM incoming i
+       JOIN LATERAL (SELECT d.value FROM device_identifiers d
+                     WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind
+                     ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
+       WHERE i.first AND NOT EXISTS (SELECT 1 FROM device_identifiers d
+                         WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind AND d.value = i.value)
+       UNION ALL
+       SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
+       RETURNING 1
+     ), idents AS (
+       INSERT INTO device_identifiers (app_id, device_key, kind, value)
+       SELECT app_id, device_key, kind, value FROM incoming
+       ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()
+         -- last_seen_at has minute precision: a hot device does not rewrite its identifiers on every record.
+         WHERE device_identifiers.last_seen_at < now() - interval '1 minute'
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`;
+
 async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: NewLedgerRow[] }[]): Promise<void> {
   const rows = fresh.flatMap((f) => f.rows);
   // One graph update per device (a statement may touch a row once): latest activity, first session
@@ -295,42 +343,10 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
   }
   const inputs = [...perDevice.values()].map((d) => ({ ...d.i, recordTimeMs: d.at, sessAt: d.sessAt, consent: d.consent }));
   const ids = [...idents.values()];
-  await db.query(
-    `WITH ins AS (
-       INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
-       ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
-     ), dev AS (
-       UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
-         first_session_ms = coalesce(d.first_session_ms, u.sess_at),
-         limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
-         limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), updated_at = now()
-       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::smallint[], $14::bool[])
-         AS u(app_id, device_key, at, sess_at, lds, att, lat)
-       WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING 1
-     ), incoming AS (
-       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::bool[]) AS t(app_id, device_key, kind, value, first)
-     ), changes AS (
-       INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
-       SELECT i.app_id, i.device_key, i.kind, prev.value, i.value FROM incoming i
-       JOIN LATERAL (SELECT d.value FROM device_identifiers d
-                     WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind
-                     ORDER BY d.last_seen_at DESC LIMIT 1) prev ON prev.value <> i.value
-       WHERE i.first AND NOT EXISTS (SELECT 1 FROM device_identifiers d
-                         WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind AND d.value = i.value)
-       UNION ALL
-       SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
-       RETURNING 1
-     ), idents AS (
-       INSERT INTO device_identifiers (app_id, device_key, kind, value)
-       SELECT app_id, device_key, kind, value FROM incoming
-       ON CONFLICT (app_id, device_key, kind, value) DO UPDATE SET last_seen_at = now()
-         -- last_seen_at has minute precision: a hot device does not rewrite its identifiers on every record.
-         WHERE device_identifiers.last_seen_at < now() - interval '1 minute'
-       RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`,
-    [
+  await db.query({
+    name: 's2s_worker_store_plans',
+    text: STORE_PLANS_SQL,
+    values: [
       ...ledgerRowColumns(rows),
       inputs.map((i) => i.appId),
       inputs.map((i) => i.deviceKey),
@@ -350,5 +366,5 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
       batchChanges.map((c) => c.old),
       batchChanges.map((c) => c.value),
     ],
-  );
+  });
 }

@@ -19,6 +19,7 @@ import {
   createResendWindows,
   createWorkerBatches,
   type FinishItem,
+  KEYED_PLANS,
   type LaneKey,
   type Pool,
   type ResendWindow,
@@ -66,6 +67,18 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       max: config.DATABASE_POOL_MAX,
       applicationName: `s2s-worker-${config.WORKER_ID}`,
     });
+  // The hot path's batched statements (intake, claim, finish: worker-batch.ts) run as named
+  // prepared statements on connections of their own, whose planner settings keep them on index
+  // look-ups (KEYED_PLANS). At most five at once: three intakes, one claim, one finish.
+  const hotPool =
+    o.pool ??
+    createPool({
+      databaseUrl: config.DATABASE_URL,
+      schema: config.DATABASE_SCHEMA,
+      max: 5,
+      applicationName: `s2s-worker-${config.WORKER_ID}-batches`,
+      settings: KEYED_PLANS,
+    });
   const kafka = o.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: `s2s-worker-${config.WORKER_ID}`, logger });
   const topics = topicNames(config.TOPIC_PREFIX);
   const metrics = createMetrics(config.WORKER_ID, { defaults: o.ops !== false });
@@ -101,7 +114,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     windows = await resendRepo.active();
   };
 
-  const wb = createWorkerBatches(pool);
+  const wb = createWorkerBatches(hotPool);
   const observe = (kind: string) => (size: number, ms: number) => {
     metrics.dbBatchSize.observe({ kind }, size);
     metrics.dbBatchSeconds.observe({ kind }, ms / 1000);
@@ -283,7 +296,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       await producer.disconnect().catch(() => {});
       if (ownsPartners) await partners.close();
       await ops?.close();
-      if (ownsPool) await pool.end();
+      if (ownsPool) await Promise.all([pool.end(), hotPool.end()]);
       log.info('worker stopped');
     },
   };
