@@ -69,13 +69,13 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     });
   // The hot path's batched statements (intake, claim, finish: worker-batch.ts) run as named
   // prepared statements on connections of their own, whose planner settings keep them on index
-  // look-ups (KEYED_PLANS). At most five at once: three intakes, one claim, one finish.
+  // look-ups (KEYED_PLANS). At most six at once: three intakes, one claim, one finish, one acknowledgement.
   const hotPool =
     o.pool ??
     createPool({
       databaseUrl: config.DATABASE_URL,
       schema: config.DATABASE_SCHEMA,
-      max: 5,
+      max: 6,
       applicationName: `s2s-worker-${config.WORKER_ID}-batches`,
       settings: KEYED_PLANS,
     });
@@ -84,7 +84,8 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   const metrics = createMetrics(config.WORKER_ID, { defaults: o.ops !== false });
   const producer = createBatchingProducer(kafka, { maxBatch: 500 });
   const ledger = createLedger(pool);
-  const publisher = createPublisher({ producer, topics, ledger, metrics, logger });
+  // The publisher only marks rows acked: a hot-path batch (hotPool).
+  const publisher = createPublisher({ producer, topics, ledger: createLedger(hotPool), metrics, logger });
   const ownsPartners = !o.partners;
   const partners =
     o.partners ??
