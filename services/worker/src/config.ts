@@ -73,7 +73,7 @@ export const WorkerEnv = z
     REPLICATION_FACTOR: envInt(1, 1, 10),
     /** Apps (partner settings) are cached this long, ms. */
     APP_CACHE_MS: envInt(5_000, 0, 600_000),
-    /** Postgres pool size. */
+    /** Postgres pool size; the hot-path batches have four connections of their own besides. */
     DATABASE_POOL_MAX: envInt(20, 1, 500),
     /**
      * How often the retention purge runs, seconds. One worker at a time purges (a Postgres advisory
