@@ -36,6 +36,10 @@ import { createPublisher } from './publisher.js';
 import { type Scheduler, startScheduler } from './scheduler.js';
 
 export interface WorkerOverrides {
+  /**
+   * One pool for everything, the hot-path batches included (default: two pools from the config, the
+   * batches' with `KEYED_PLANS`). Give it those settings if its tables grow while the worker runs.
+   */
   pool?: Pool;
   kafka?: Kafka;
   partners?: PartnerCaller;
