@@ -1,27 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema } from '../../../test/support/index.js';
+import { createTestSchema, type PlanNode, rowsRead, type TestSchema } from '../../../test/support/index.js';
 import { bigintArrayLiteral, createPool, KEYED_PLANS, type Pool, textArrayLiteral } from './db.js';
 import { createWorkerBatches } from './worker-batch.js';
 
 const APP = 'app-keyed';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-/** Rows a plan read from `table`: returned plus filtered out, over every loop. */
-function rowsRead(node: PlanNode, table: string): number {
-  const own =
-    node['Relation Name'] === table
-      ? ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1)
-      : 0;
-  return own + (node.Plans ?? []).reduce((n, p) => n + rowsRead(p, table), 0);
-}
 
 let db: TestSchema;
 beforeAll(async () => {

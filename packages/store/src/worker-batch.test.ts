@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema, waitFor } from '../../../test/support/index.js';
+import { createTestSchema, type PlanNode, rowsRead, type TestSchema, waitFor } from '../../../test/support/index.js';
 import type { IntakeInput } from './devices.js';
 import type { NewLedgerRow } from './ledger.js';
 import { createPrivacyRepo, lockDevices } from './privacy.js';
@@ -149,23 +149,6 @@ describe('worker intake against erasure (real Postgres)', () => {
     }
   });
 });
-
-interface PlanNode {
-  'Relation Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-/** Rows a plan read from `table`: returned plus filtered out, over every loop. */
-function rowsRead(node: PlanNode, table: string): number {
-  const own =
-    node['Relation Name'] === table
-      ? ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1)
-      : 0;
-  return own + (node.Plans ?? []).reduce((n, p) => n + rowsRead(p, table), 0);
-}
 
 describe('worker intake: identifier look-ups (real Postgres)', () => {
   it("reads only the incoming devices' identifiers, however many devices the app already has", async () => {
