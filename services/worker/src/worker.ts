@@ -25,6 +25,7 @@ import {
   type ResendWindow,
 } from '@s2s/store';
 import type { Kafka } from 'kafkajs';
+import { createAppCache } from './app-cache.js';
 import { retentionDaysOf, type WorkerEnv } from './config.js';
 import type { LaneDeps } from './lanes/lane.js';
 import { startWatchdog } from './liveness.js';
@@ -103,16 +104,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     });
 
   const appsRepo = createAppsRepo(pool);
-  const appCache = new Map<string, { app: App | undefined; at: number }>();
-  const apps = {
-    async get(appId: string) {
-      const hit = appCache.get(appId);
-      if (hit && Date.now() - hit.at < config.APP_CACHE_MS) return hit.app;
-      const app = await appsRepo.get(appId);
-      appCache.set(appId, { app, at: Date.now() });
-      return app;
-    },
-  };
+  const apps = createAppCache<App>((appId) => appsRepo.get(appId), config.APP_CACHE_MS);
   const resendRepo = createResendWindows(pool);
   let windows: ResendWindow[] = [];
   const refreshWindows = async () => {
