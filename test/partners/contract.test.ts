@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exampleAndroidSession, exampleEvent, exampleIosSession, exampleRevenueEvent } from '@s2s/contracts';
@@ -169,19 +169,23 @@ describe('Onside client ↔ sandbox', () => {
     const jwks = (await (await fetch(`${sandbox.url}/onside/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
     const jwk = jwks.keys.find((k) => k.kid === kid);
     const dir = mkdtempSync(join(tmpdir(), 'jws-'));
-    writeFileSync(
-      join(dir, 'pub.pem'),
-      createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }),
-    );
-    writeFileSync(join(dir, 'sig'), Buffer.from(s, 'base64url'));
-    writeFileSync(join(dir, 'data'), `${h}.${p}`);
-    const verify = (data: string) =>
-      execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dir, 'pub.pem'), '-signature', join(dir, 'sig'), data], {
-        encoding: 'utf8',
-      });
-    expect(verify(join(dir, 'data'))).toMatch(/Verified OK/);
-    writeFileSync(join(dir, 'tampered'), `${h}.${p}x`);
-    expect(() => verify(join(dir, 'tampered'))).toThrow();
+    try {
+      writeFileSync(
+        join(dir, 'pub.pem'),
+        createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }),
+      );
+      writeFileSync(join(dir, 'sig'), Buffer.from(s, 'base64url'));
+      writeFileSync(join(dir, 'data'), `${h}.${p}`);
+      const verify = (data: string) =>
+        execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dir, 'pub.pem'), '-signature', join(dir, 'sig'), data], {
+          encoding: 'utf8',
+        });
+      expect(verify(join(dir, 'data'))).toMatch(/Verified OK/);
+      writeFileSync(join(dir, 'tampered'), `${h}.${p}x`);
+      expect(() => verify(join(dir, 'tampered'))).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('follows a key rotation, and refuses forged, expired, mis-addressed or foreign-key answers', async () => {
