@@ -16,7 +16,7 @@
  * from infra/kafka (port BENCH_KAFKA_PORT, 29092) and stopped after. Loads: BENCH_LOADS (1000,2000,4000).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createKafka, ensureTopics, topicNames } from '@s2s/bus';
@@ -62,6 +62,8 @@ function runScript<T>(script: string, extra: Record<string, string>): Promise<T>
         resolve(JSON.parse(readFileSync(file, 'utf8')) as T);
       } catch {
         reject(new Error(`${script} exited with ${code} and wrote no figures`));
+      } finally {
+        rmSync(file, { force: true });
       }
     });
   });
