@@ -12,6 +12,7 @@ export * from './outcomes.js';
 export * from './parking.js';
 export * from './postbacks.js';
 export * from './privacy.js';
+export * from './read-cache.js';
 export * from './resend.js';
 export * from './retention.js';
 export * from './worker-batch.js';

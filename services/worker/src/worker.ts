@@ -16,6 +16,7 @@ import {
   createParking,
   createPool,
   createPrivacyRepo,
+  createReadCache,
   createResendWindows,
   createWorkerBatches,
   type FinishItem,
@@ -25,7 +26,6 @@ import {
   type ResendWindow,
 } from '@s2s/store';
 import type { Kafka } from 'kafkajs';
-import { createAppCache } from './app-cache.js';
 import { retentionDaysOf, type WorkerEnv } from './config.js';
 import type { LaneDeps } from './lanes/lane.js';
 import { startWatchdog } from './liveness.js';
@@ -104,7 +104,9 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     });
 
   const appsRepo = createAppsRepo(pool);
-  const apps = createAppCache<App>((appId) => appsRepo.get(appId), config.APP_CACHE_MS);
+  // Concurrent look-ups of an app share one read: an entry expiring under load costs one query.
+  const appCache = createReadCache<App | undefined>({ ttlMs: config.APP_CACHE_MS });
+  const apps = { get: (appId: string) => appCache.get(appId, () => appsRepo.get(appId)) };
   const resendRepo = createResendWindows(pool);
   let windows: ResendWindow[] = [];
   const refreshWindows = async () => {

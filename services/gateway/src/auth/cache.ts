@@ -4,10 +4,10 @@
  * `ttlMs` (AUTH_CACHE_TTL_MS, 5 s by default) by each gateway instance. Unknown keys are cached too
  * (as unknown), so a client retrying with a bad key does not hit Postgres either. Entries are keyed
  * by the key's SHA-256: the cache never holds a key in clear. Concurrent lookups of one key share
- * one query. A failed lookup is not cached.
+ * one query. A failed lookup is not cached. (The caching itself is the store's `createReadCache`.)
  */
 import { createHash } from 'node:crypto';
-import type { App } from '@s2s/store';
+import { type App, createReadCache } from '@s2s/store';
 
 export interface AuthCacheOptions {
   ttlMs: number;
@@ -22,41 +22,10 @@ export interface AuthCache {
   size(): number;
 }
 
-export function createAuthCache(
-  lookup: (apiKey: string) => Promise<App | undefined>,
-  { ttlMs, max, now = Date.now, onResult }: AuthCacheOptions,
-): AuthCache {
-  const entries = new Map<string, { app: App | undefined; expires: number }>();
-  const pending = new Map<string, Promise<App | undefined>>();
-
+export function createAuthCache(lookup: (apiKey: string) => Promise<App | undefined>, options: AuthCacheOptions): AuthCache {
+  const cache = createReadCache<App | undefined>(options);
   return {
-    async get(apiKey) {
-      const id = createHash('sha256').update(apiKey).digest('base64');
-      const entry = entries.get(id);
-      if (entry) {
-        entries.delete(id);
-        if (entry.expires > now()) {
-          entries.set(id, entry); // most recently used goes last
-          onResult?.('hit');
-          return entry.app;
-        }
-      }
-      onResult?.('miss');
-      let p = pending.get(id);
-      if (!p) {
-        p = lookup(apiKey)
-          .then((app) => {
-            if (ttlMs > 0) {
-              entries.set(id, { app, expires: now() + ttlMs });
-              if (entries.size > max) entries.delete(entries.keys().next().value as string);
-            }
-            return app;
-          })
-          .finally(() => pending.delete(id));
-        pending.set(id, p);
-      }
-      return p;
-    },
-    size: () => entries.size,
+    get: (apiKey) => cache.get(createHash('sha256').update(apiKey).digest('base64'), () => lookup(apiKey)),
+    size: cache.size,
   };
 }
