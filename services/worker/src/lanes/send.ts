@@ -114,7 +114,12 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
   const m = item.message;
   const leaseMs = s.partnerTimeoutMs + s.leaseMarginMs;
   const owner = `${deps.workerId}:${randomUUID()}`;
-  const log = deps.log.child({ requestId: m.requestId, partner: key.partner });
+  // Made on first use: most calls log nothing, and a pino child costs a few µs per record.
+  let logger: LaneDeps['log'] | undefined;
+  const log = () => {
+    logger ??= deps.log.child({ requestId: m.requestId, partner: key.partner });
+    return logger;
+  };
   let held = false;
   let plan: LedgerPlan = {};
   let attempt = 0;
@@ -156,13 +161,13 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
           };
           if (!(await finishInDoubt(deps, lane, item, info, undefined))) continue;
           deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'hold' });
-          log.warn({ attempts: c.row.attempts }, 'in-doubt call (lease expired): held, not sent again (IN_DOUBT_POLICY=hold)');
+          log().warn({ attempts: c.row.attempts }, 'in-doubt call (lease expired): held, not sent again (IN_DOUBT_POLICY=hold)');
           return { kind: 'finished' };
         }
         const taken = await deps.ledger.takeOverExpired(key, owner, leaseMs);
         if (!taken) continue;
         deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'resend' });
-        log.warn({ attempts: taken.attempts }, 'in-doubt call (lease expired): sending again (IN_DOUBT_POLICY=resend)');
+        log().warn({ attempts: taken.attempts }, 'in-doubt call (lease expired): sending again (IN_DOUBT_POLICY=resend)');
         plan = taken.plan;
       } else plan = c.row.plan;
       held = true;
@@ -179,7 +184,7 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
       const ctx =
         context ?? (await deps.batches.context.submit({ appId: m.appId, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs }));
       if (ctx.erased) {
-        log.info('device erased after intake: not sent');
+        log().info('device erased after intake: not sent');
         await finishSkipped(deps, lane, item, 'erased');
         return { kind: 'finished' };
       }
@@ -199,7 +204,7 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
       const f = classify(err);
       attempt++;
       if (!f.retryable) {
-        log.warn({ code: f.code, reason: f.reason }, 'permanent failure: to the DLQ');
+        log().warn({ code: f.code, reason: f.reason }, 'permanent failure: to the DLQ');
         await finishDeadLetter(deps, lane, item, {
           reason: dlqReason(f),
           detail: f.message,
@@ -218,11 +223,11 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
             continue;
           }
           deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'hold' });
-          log.warn({ code: f.code }, 'in-doubt call: held, not sent again (IN_DOUBT_POLICY=hold)');
+          log().warn({ code: f.code }, 'in-doubt call: held, not sent again (IN_DOUBT_POLICY=hold)');
           return { kind: 'finished' };
         }
         deps.metrics.inDoubt.inc({ partner: key.partner, resolution: 'resend' });
-        log.warn({ code: f.code }, 'in-doubt call: will send again (IN_DOUBT_POLICY=resend)');
+        log().warn({ code: f.code }, 'in-doubt call: will send again (IN_DOUBT_POLICY=resend)');
         if (!(await deps.ledger.renew(key, owner, leaseMs, true))) held = false;
       } else {
         await deps.ledger.release(key, owner);
