@@ -13,7 +13,13 @@
  * upper bound for the worker's, and floor / naive the most a relay built on kafkajs, pg and Postgres
  * reaches on this machine. Its latency is no bound: it finishes each fetched batch before taking the
  * next (kafkajs eachBatch), where the worker's lanes keep going. Run as its own process by bench/pipeline.ts (KAFKA_BROKERS,
- * DATABASE_URL, DATABASE_SCHEMA, TOPIC, REPLY_TOPIC, GROUP_ID, SINGULAR_BASE_URL, SDK_KEY).
+ * DATABASE_URL, DATABASE_SCHEMA, TOPIC, REPLY_TOPIC, GROUP_ID, SINGULAR_BASE_URL, SDK_KEY, FLOOR_ROWS).
+ *
+ * FLOOR_ROWS=contract adds, in the cheapest form, the rows the worker's contract writes per record
+ * beyond durability (issue 5): the device's last activity (in the claim's statement), the outcome
+ * kept for GET /v1/requests/{id} (in the completion's statement), and the ledger's acknowledged
+ * state once the reply is out (batched off the hot path, as the worker's publisher does). Still no
+ * device graph beyond that, no session-first parking, consent, erasure, retries, DLQ or metrics.
  */
 import { createBatchingProducer, createKafka } from '@s2s/bus';
 import { decodeIngest, type EventRecord, type SessionRecord } from '@s2s/contracts';
@@ -26,10 +32,17 @@ const env = (name: string): string => {
   if (!value) throw new Error(`bench/floor.ts: ${name} is not set`);
   return value;
 };
+const rowsMode = process.env.FLOOR_ROWS ?? 'durable';
+if (rowsMode !== 'durable' && rowsMode !== 'contract')
+  throw new Error(`bench/floor.ts: FLOOR_ROWS must be durable or contract, not ${rowsMode}`);
+const contract = rowsMode === 'contract';
 const pool = createPool({ databaseUrl: env('DATABASE_URL'), schema: env('DATABASE_SCHEMA'), max: 4 });
 await pool.query(`CREATE TABLE IF NOT EXISTS floor_ledger (
   app_id text NOT NULL, idempotency_key text NOT NULL, state text NOT NULL, answer jsonb,
-  PRIMARY KEY (app_id, idempotency_key))`);
+  PRIMARY KEY (app_id, idempotency_key));
+  CREATE TABLE IF NOT EXISTS floor_devices (
+  app_id text NOT NULL, device_key text NOT NULL, last_activity_ms bigint NOT NULL, PRIMARY KEY (app_id, device_key));
+  CREATE TABLE IF NOT EXISTS floor_outcomes (request_id uuid PRIMARY KEY, reply jsonb NOT NULL)`);
 const kafka = createKafka({ brokers: env('KAFKA_BROKERS').split(','), clientId: 'floor' });
 const producer = createBatchingProducer(kafka);
 await producer.connect();
@@ -37,44 +50,73 @@ const singular = createSingularClient({ baseUrl: env('SINGULAR_BASE_URL'), timeo
 const app = { sdkKey: env('SDK_KEY'), ddlEnabled: false };
 
 type Key = { appId: string; key: string };
+const CLAIM_SQL = `INSERT INTO floor_ledger (app_id, idempotency_key, state)
+  SELECT a, k, 'sent' FROM unnest($1::text[], $2::text[]) AS t(a, k) ON CONFLICT DO NOTHING RETURNING idempotency_key AS k`;
+// A device's records are relayed one after the other, so a batch holds each device once.
+const CLAIM_CONTRACT_SQL = `WITH dev AS (
+    INSERT INTO floor_devices (app_id, device_key, last_activity_ms) SELECT * FROM unnest($1::text[], $3::text[], $4::bigint[])
+    ON CONFLICT (app_id, device_key) DO UPDATE SET last_activity_ms = GREATEST(floor_devices.last_activity_ms, EXCLUDED.last_activity_ms)
+  ) ${CLAIM_SQL}`;
 const claim = createGroupCommit(
-  async (batch: Key[]) => {
-    const { rows } = await pool.query<{ k: string }>(
-      `INSERT INTO floor_ledger (app_id, idempotency_key, state)
-       SELECT a, k, 'sent' FROM unnest($1::text[], $2::text[]) AS t(a, k) ON CONFLICT DO NOTHING RETURNING idempotency_key AS k`,
-      [batch.map((b) => b.appId), batch.map((b) => b.key)],
-    );
+  async (batch: (Key & { deviceKey: string; atMs: number })[]) => {
+    const { rows } = await pool.query<{ k: string }>(contract ? CLAIM_CONTRACT_SQL : CLAIM_SQL, [
+      batch.map((b) => b.appId),
+      batch.map((b) => b.key),
+      ...(contract ? [batch.map((b) => b.deviceKey), batch.map((b) => b.atMs)] : []),
+    ]);
     const claimed = new Set(rows.map((r) => r.k));
     return batch.map((b) => claimed.has(b.key));
   },
   { maxBatch: 500, maxConcurrent: 1, key: (b) => b.key },
 );
+const FINISH_SQL = (state: string) => `UPDATE floor_ledger l SET state = '${state}', answer = t.answer::jsonb
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, k, answer) WHERE l.app_id = t.a AND l.idempotency_key = t.k`;
+const FINISH_CONTRACT_SQL = `WITH o AS (
+    INSERT INTO floor_outcomes (request_id, reply) SELECT * FROM unnest($4::uuid[], $3::jsonb[])
+    ON CONFLICT (request_id) DO UPDATE SET reply = EXCLUDED.reply
+  ) ${FINISH_SQL('sent')}`;
 const finish = createGroupCommit(
-  async (batch: (Key & { answer: string })[]) => {
-    await pool.query(
-      `UPDATE floor_ledger l SET state = 'acked', answer = t.answer::jsonb
-       FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, k, answer) WHERE l.app_id = t.a AND l.idempotency_key = t.k`,
-      [batch.map((b) => b.appId), batch.map((b) => b.key), batch.map((b) => b.answer)],
-    );
+  async (batch: (Key & { requestId: string; answer: string })[]) => {
+    await pool.query(contract ? FINISH_CONTRACT_SQL : FINISH_SQL('acked'), [
+      batch.map((b) => b.appId),
+      batch.map((b) => b.key),
+      batch.map((b) => b.answer),
+      ...(contract ? [batch.map((b) => b.requestId)] : []),
+    ]);
     return batch.map(() => undefined);
   },
   { maxBatch: 500, maxConcurrent: 1, key: (b) => b.key },
 );
+// FLOOR_ROWS=contract: rows whose reply is out, marked acked every 200 ms.
+let acked: Key[] = [];
+setInterval(() => {
+  const keys = acked;
+  acked = [];
+  if (keys.length > 0)
+    void pool
+      .query(
+        `UPDATE floor_ledger l SET state = 'acked' FROM unnest($1::text[], $2::text[]) AS t(a, k)
+       WHERE l.app_id = t.a AND l.idempotency_key = t.k`,
+        [keys.map((k) => k.appId), keys.map((k) => k.key)],
+      )
+      .catch((err: unknown) => console.error('bench/floor.ts: marking rows acked failed:', err));
+}, 200).unref();
 
 async function relay(message: KafkaMessage): Promise<void> {
   const m = decodeIngest(message.value as Buffer);
   const key = { appId: m.appId, key: m.idempotencyKey };
-  if (!(await claim.submit(key))) return;
+  if (!(await claim.submit({ ...key, deviceKey: m.deviceKey, atMs: m.record.timestampMs ?? m.receivedAtMs }))) return;
   const result =
     m.kind === 'event'
       ? await singular.event(m.record as EventRecord, app, { receivedAtMs: m.receivedAtMs })
       : await singular.session(m.record as SessionRecord, app, { install: true, receivedAtMs: m.receivedAtMs });
   const answer = JSON.stringify(result);
-  await finish.submit({ ...key, answer });
+  await finish.submit({ ...key, requestId: m.requestId, answer });
   await producer.send(env('REPLY_TOPIC'), {
     key: m.deviceKey,
     value: Buffer.from(JSON.stringify({ requestId: m.requestId, answer })),
   });
+  if (contract) acked.push(key);
 }
 
 const consumer = kafka.consumer({ groupId: env('GROUP_ID'), maxWaitTimeInMs: 100 });

@@ -14,7 +14,9 @@
  *     bash infra/bin/pnpm.sh --filter @s2s/worker bench:pipeline
  * Knobs: BENCH_RECORDS (burst size, 10000), BENCH_RATE (2000), BENCH_SECONDS (5), BENCH_WORKERS (1),
  * BENCH_JOURNEY_WINDOW (devices interleaved in the journeys shape, 200), BENCH_WARMUP_RECORDS (through
- * each relay at BENCH_RATE before measuring, 6000), BENCH_FLOOR (1; 0 leaves the floor out).
+ * each relay at BENCH_RATE before measuring, 6000), BENCH_FLOOR (1; 0 leaves the floor out; `contract`
+ * runs the contract floor instead: the durable floor plus the rows the worker's contract writes per
+ * record, see bench/floor.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -55,7 +57,10 @@ const SDK_KEY = 'bench-sdk-key';
 const EVENTS_PER_DEVICE = 9;
 const JOURNEY_WINDOW = Number(env.BENCH_JOURNEY_WINDOW ?? 200);
 const WARMUP = Number(env.BENCH_WARMUP_RECORDS ?? 6_000);
-const FLOOR = (env.BENCH_FLOOR ?? '1') !== '0';
+const FLOOR_MODE = env.BENCH_FLOOR ?? '1';
+if (!['0', '1', 'contract'].includes(FLOOR_MODE)) throw new Error(`BENCH_FLOOR must be 0, 1 or contract, not ${FLOOR_MODE}`);
+const FLOOR = FLOOR_MODE !== '0';
+const FLOOR_NAME = FLOOR_MODE === 'contract' ? 'contract floor' : 'durable floor';
 
 // The worker's node flags as `npm start` gives them (services/worker/package.json); the floor gets the
 // same. BENCH_WORKER_NODE_ARGS adds to them, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
@@ -271,6 +276,7 @@ async function main(): Promise<void> {
             GROUP_ID: `${RUN}-floor`,
             SINGULAR_BASE_URL: `${SANDBOX}/singular`,
             SDK_KEY,
+            FLOOR_ROWS: FLOOR_MODE === 'contract' ? 'contract' : 'durable',
           },
           WORKER_NODE_ARGS,
         ),
@@ -325,9 +331,9 @@ async function main(): Promise<void> {
     await run(`naive relay, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaNaive, 'journeys');
     await run(`pipeline, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaKafka, 'journeys');
     if (FLOOR) {
-      await run('durable floor, burst', RECORDS, 0, viaFloor);
-      await run(`durable floor, ${RATE}/s, offline flushes`, RATE * SECONDS, RATE, viaFloor);
-      await run(`durable floor, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaFloor, 'journeys');
+      await run(`${FLOOR_NAME}, burst`, RECORDS, 0, viaFloor);
+      await run(`${FLOOR_NAME}, ${RATE}/s, offline flushes`, RATE * SECONDS, RATE, viaFloor);
+      await run(`${FLOOR_NAME}, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaFloor, 'journeys');
     }
 
     console.log(`\nrecords  records/s   p50 ms   p99 ms   run (${WORKERS} worker process(es), 12 partitions)`);
@@ -357,7 +363,7 @@ async function main(): Promise<void> {
       );
     if (nb && pb && fb && fs && fj)
       console.log(
-        `durable floor/naive (burst): ${(fb.perSecond / nb.perSecond).toFixed(2)}, pipeline/floor ${(pb.perSecond / fb.perSecond).toFixed(2)}; ` +
+        `${FLOOR_NAME}/naive (burst): ${(fb.perSecond / nb.perSecond).toFixed(2)}, pipeline/floor ${(pb.perSecond / fb.perSecond).toFixed(2)}; ` +
           `floor p99 at ${RATE}/s: ${fj.p99} ms with live journeys, ${fs.p99} ms with offline-queue flushes`,
       );
 
