@@ -4,7 +4,7 @@
  * canonical (zod) shapes only.
  */
 import { createCodec, DLQ_V1, INGEST_V1, REPLY_V1, REPLY_V2 } from './avro.js';
-import type { EventRecord, RecordKind, SessionRecord } from './records.js';
+import type { EventRecord, SessionRecord } from './records.js';
 
 export type Partner = 'singular' | 'oath' | 'onside';
 export const PARTNERS: readonly Partner[] = ['singular', 'oath', 'onside'];
@@ -97,13 +97,17 @@ export interface DeadLetterMessage {
 
 /** Recursively drops null values and undefined keys (Avro null → canonical absent). */
 export function dropNulls<T>(value: unknown): T {
+  if (value === null || typeof value !== 'object') return value as T;
   if (Array.isArray(value)) return value.map((v) => dropNulls(v)) as T;
-  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) out[k] = dropNulls(v);
-    return out as T;
+  if (Buffer.isBuffer(value)) return value as T;
+  // Own keys without Object.entries' pair arrays: this runs for every record a worker consumes.
+  const src = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(src)) {
+    const v = src[k];
+    if (v !== null && v !== undefined) out[k] = typeof v === 'object' ? dropNulls(v) : v;
   }
-  return value as T;
+  return out as T;
 }
 
 const ingestCodec = createCodec<Record<string, unknown>>([INGEST_V1]);
@@ -131,8 +135,9 @@ export function encodeIngest(m: IngestMessage): Buffer {
 
 export function decodeIngest(buf: Buffer, fingerprint?: string): IngestMessage {
   const raw = dropNulls<IngestMessage>(ingestCodec.decode(buf, fingerprint));
-  // The app id travels once, in the envelope.
-  return { ...raw, kind: raw.kind as RecordKind, record: { ...raw.record, appId: raw.appId } } as IngestMessage;
+  // The app id travels once, in the envelope. `raw` and its record are fresh copies: set in place.
+  (raw.record as { appId: string }).appId = raw.appId;
+  return raw;
 }
 
 /**

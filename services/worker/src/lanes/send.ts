@@ -133,7 +133,14 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
     if (!held && attempt === 0 && !triedBatch) {
       // Hot path: a ready row is claimed in a group-committed batch (one statement for many lanes).
       triedBatch = true;
-      const claimed = await deps.batches.claim.submit({ ...key, owner, deviceKey: m.deviceKey, receivedAtMs: m.receivedAtMs });
+      const claimed = await deps.batches.claim.submit({
+        appId: key.appId,
+        partner: key.partner,
+        idemKey: key.idemKey,
+        owner,
+        deviceKey: m.deviceKey,
+        receivedAtMs: m.receivedAtMs,
+      });
       if (claimed) {
         plan = claimed.plan;
         context = claimed.context;
