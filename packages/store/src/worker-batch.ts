@@ -56,8 +56,10 @@ const CLAIM_SQL = `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
          RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('k.app_id', 'k.device_key', 'k.received_ms')}`;
 
 const FINISH_SQL = `WITH k AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::bool[], $9::bool[],
-             $11::bool[]) AS t(app_id, partner, idem_key, state, reply, owner, device_key, sess, inst, outbox)
+           SELECT t.app_id, t.partner, t.idem_key, t.state, $5::jsonb -> (t.ord::int - 1) AS reply, t.owner, t.device_key, t.sess,
+             t.inst, t.outbox
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $11::bool[])
+             WITH ORDINALITY AS t(app_id, partner, idem_key, state, owner, device_key, sess, inst, outbox, ord)
          ), l AS (
            UPDATE ledger l SET state = k.state, reply = k.reply, lease_owner = NULL, lease_until = NULL, updated_at = now()
            FROM k WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key
@@ -146,7 +148,9 @@ export function createWorkerBatches(pool: pg.Pool) {
           col((i) => i.partner),
           col((i) => i.idemKey),
           col((i) => i.state),
-          col((i) => JSON.stringify(i.reply)),
+          // The replies as one JSON array, the n-th for the n-th row: pg would escape each reply's
+          // JSON again inside a jsonb[] literal.
+          JSON.stringify(col((i) => i.reply)),
           col((i) => i.owner),
           col((i) => i.deviceKey),
           col((i) => i.sessionForwarded),
@@ -217,7 +221,11 @@ export function createWorkerBatches(pool: pg.Pool) {
             const rows = plan(input, device);
             // The next record of this device is planned against the state this one leaves.
             state.set(devKey(input), {
-              ...device,
+              appId: device.appId,
+              deviceKey: device.deviceKey,
+              platform: device.platform,
+              sessionForwardedAt: device.sessionForwardedAt,
+              installs: device.installs,
               lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
               firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
             });
