@@ -195,7 +195,9 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
         await finishSkipped(deps, lane, item, 'erased');
         return { kind: 'finished' };
       }
-      message = key.partner === 'singular' ? ({ ...m, record: enrichRecord(m.record, ctx) } as IngestMessage) : m;
+      const record = key.partner === 'singular' ? enrichRecord(m.record, ctx) : m.record;
+      // A copy only when the device graph added something.
+      message = record === m.record ? m : ({ ...m, record } as IngestMessage);
     }
 
     const app = await deps.apps.get(m.appId);
