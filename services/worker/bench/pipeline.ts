@@ -16,7 +16,9 @@
  * BENCH_JOURNEY_WINDOW (devices interleaved in the journeys shape, 200), BENCH_WARMUP_RECORDS (through
  * each relay at BENCH_RATE before measuring, 6000), BENCH_FLOOR (1; 0 leaves the floor out; `contract`
  * runs the contract floor instead: the durable floor plus the rows the worker's contract writes per
- * record, see bench/floor.ts).
+ * record, see bench/floor.ts), BENCH_ROUNDS (1: the bursts run once; N up to 20 runs N − 1 more
+ * rounds of the naive, pipeline and floor bursts at the end, in alternating order, and prints each
+ * round's ratios and their medians: single bursts swing a lot on a shared host).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -60,6 +62,9 @@ const WARMUP = Number(env.BENCH_WARMUP_RECORDS ?? 6_000);
 const FLOOR_MODE = env.BENCH_FLOOR ?? '1';
 if (!['0', '1', 'contract'].includes(FLOOR_MODE)) throw new Error(`BENCH_FLOOR must be 0, 1 or contract, not ${FLOOR_MODE}`);
 const FLOOR = FLOOR_MODE !== '0';
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 1);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20)
+  throw new Error(`BENCH_ROUNDS must be a whole number from 1 to 20, not ${env.BENCH_ROUNDS}`);
 const FLOOR_NAME = FLOOR_MODE === 'contract' ? 'contract floor' : 'durable floor';
 
 // The worker's node flags as `npm start` gives them (services/worker/package.json); the floor gets the
@@ -336,6 +341,28 @@ async function main(): Promise<void> {
       await run(`${FLOOR_NAME}, ${RATE}/s, live journeys`, RATE * SECONDS, RATE, viaFloor, 'journeys');
     }
 
+    // More rounds of the bursts, in alternating order (the host's speed drifts within a run). The
+    // report (BENCH_JSON) keeps the main sequence only; the tables below print every run.
+    const mainResults = [...results];
+    const rounds: { naive: Result; pipeline: Result; floor: Result | undefined }[] = [];
+    const first = { naive: results[0], pipeline: results[1], floor: FLOOR ? results[6] : undefined };
+    if (first.naive && first.pipeline) rounds.push({ naive: first.naive, pipeline: first.pipeline, floor: first.floor });
+    for (let round = 2; round <= ROUNDS; round++) {
+      const order: [string, (r: SessionRecord | EventRecord) => Promise<void>][] = [
+        [`naive relay, burst, round ${round}`, viaNaive],
+        [`pipeline, burst, round ${round}`, viaKafka],
+        ...(FLOOR ? [[`${FLOOR_NAME}, burst, round ${round}`, viaFloor] as [string, typeof viaNaive]] : []),
+      ];
+      if (round % 2 === 0) order.reverse();
+      for (const [label, send] of order) await run(label, RECORDS, 0, send);
+      const last = results.slice(-order.length);
+      const find = (prefix: string) => last.find((r) => r.label.startsWith(prefix));
+      const naiveRun = find('naive relay');
+      const pipelineRun = find('pipeline');
+      if (naiveRun && pipelineRun) rounds.push({ naive: naiveRun, pipeline: pipelineRun, floor: find(FLOOR_NAME) });
+      console.error(`bench:pipeline: burst round ${round} of ${ROUNDS} done`);
+    }
+
     console.log(`\nrecords  records/s   p50 ms   p99 ms   run (${WORKERS} worker process(es), 12 partitions)`);
     for (const r of results)
       console.log(
@@ -355,7 +382,7 @@ async function main(): Promise<void> {
         ].join(''),
       );
     }
-    const [nb, pb, , ps, , pj, fb, fs, fj] = results;
+    const [nb, pb, , ps, , pj, fb, fs, fj] = mainResults;
     if (nb && pb && ps && pj)
       console.log(
         `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
@@ -367,8 +394,34 @@ async function main(): Promise<void> {
           `floor p99 at ${RATE}/s: ${fj.p99} ms with live journeys, ${fs.p99} ms with offline-queue flushes`,
       );
 
+    if (rounds.length > 1) {
+      const median = (xs: number[]) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const mid = Math.floor(sorted.length / 2);
+        return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+      };
+      const summary = (label: string, xs: number[]) =>
+        `${label} median ${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)})`;
+      const pipelineRatios = rounds.map((r) => r.pipeline.perSecond / r.naive.perSecond);
+      const floorRatios = rounds.flatMap((r) => (r.floor ? [r.floor.perSecond / r.naive.perSecond] : []));
+      const perFloor = rounds.flatMap((r) => (r.floor ? [r.pipeline.perSecond / r.floor.perSecond] : []));
+      console.log(`\nburst rounds: ${rounds.length}`);
+      rounds.forEach((r, i) => {
+        const floor = r.floor ? `, ${FLOOR_NAME}/naive ${(r.floor.perSecond / r.naive.perSecond).toFixed(2)}` : '';
+        console.log(`  round ${i + 1}: pipeline/naive ${(r.pipeline.perSecond / r.naive.perSecond).toFixed(2)}${floor}`);
+      });
+      console.log(
+        [
+          summary('pipeline/naive (burst)', pipelineRatios),
+          ...(floorRatios.length > 0
+            ? [summary(`${FLOOR_NAME}/naive`, floorRatios), summary(`pipeline/${FLOOR_NAME}`, perFloor)]
+            : []),
+        ].join('; '),
+      );
+    }
+
     // BENCH_JSON=<file>: the figures for the benchmark report (test/bench/report.ts).
-    if (env.BENCH_JSON) writeFileSync(env.BENCH_JSON, JSON.stringify({ workers: WORKERS, rate: RATE, results }));
+    if (env.BENCH_JSON) writeFileSync(env.BENCH_JSON, JSON.stringify({ workers: WORKERS, rate: RATE, results: mainResults }));
 
     // Where the worker spent its Postgres time (group-commit batches).
     const metricsText = await (await request('http://127.0.0.1:9491/metrics')).body.text();
