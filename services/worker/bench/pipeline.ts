@@ -327,7 +327,9 @@ async function main(): Promise<void> {
       const cpuBefore = readGroups(cpuGroups);
       const started = await offer(list, rate, send);
       const result = await measure(label, n, started, before);
-      results.push({ ...result, cpuUs: perUnit(cpuBefore, readGroups(cpuGroups), n) });
+      const measured = { ...result, cpuUs: perUnit(cpuBefore, readGroups(cpuGroups), n) };
+      results.push(measured);
+      return measured;
     };
     await run('naive relay, burst', RECORDS, 0, viaNaive);
     await run('pipeline, burst', RECORDS, 0, viaKafka);
@@ -344,22 +346,21 @@ async function main(): Promise<void> {
     // More rounds of the bursts, in alternating order (the host's speed drifts within a run). The
     // report (BENCH_JSON) keeps the main sequence only; the tables below print every run.
     const mainResults = [...results];
-    const rounds: { naive: Result; pipeline: Result; floor: Result | undefined }[] = [];
-    const first = { naive: results[0], pipeline: results[1], floor: FLOOR ? results[6] : undefined };
-    if (first.naive && first.pipeline) rounds.push({ naive: first.naive, pipeline: first.pipeline, floor: first.floor });
+    const [nb, pb, , ps, , pj, fb, fs, fj] = mainResults;
+    type Round = { naive: Result; pipeline: Result; floor: Result | undefined };
+    const rounds: Round[] = nb && pb ? [{ naive: nb, pipeline: pb, floor: fb }] : [];
     for (let round = 2; round <= ROUNDS; round++) {
-      const order: [string, (r: SessionRecord | EventRecord) => Promise<void>][] = [
-        [`naive relay, burst, round ${round}`, viaNaive],
-        [`pipeline, burst, round ${round}`, viaKafka],
-        ...(FLOOR ? [[`${FLOOR_NAME}, burst, round ${round}`, viaFloor] as [string, typeof viaNaive]] : []),
+      const order: ['naive' | 'pipeline' | 'floor', string, (r: SessionRecord | EventRecord) => Promise<void>][] = [
+        ['naive', 'naive relay', viaNaive],
+        ['pipeline', 'pipeline', viaKafka],
+        ...(FLOOR ? [['floor', FLOOR_NAME, viaFloor] as ['floor', string, typeof viaNaive]] : []),
       ];
       if (round % 2 === 0) order.reverse();
-      for (const [label, send] of order) await run(label, RECORDS, 0, send);
-      const last = results.slice(-order.length);
-      const find = (prefix: string) => last.find((r) => r.label.startsWith(prefix));
-      const naiveRun = find('naive relay');
-      const pipelineRun = find('pipeline');
-      if (naiveRun && pipelineRun) rounds.push({ naive: naiveRun, pipeline: pipelineRun, floor: find(FLOOR_NAME) });
+      const got: Partial<Round> = {};
+      for (const [role, name, send] of order) {
+        got[role] = await run(`${name}, burst, round ${round}`, RECORDS, 0, send);
+      }
+      if (got.naive && got.pipeline) rounds.push({ naive: got.naive, pipeline: got.pipeline, floor: got.floor });
       console.error(`bench:pipeline: burst round ${round} of ${ROUNDS} done`);
     }
 
@@ -382,7 +383,6 @@ async function main(): Promise<void> {
         ].join(''),
       );
     }
-    const [nb, pb, , ps, , pj, fb, fs, fj] = mainResults;
     if (nb && pb && ps && pj)
       console.log(
         `\nthroughput ratio pipeline/naive (burst): ${(pb.perSecond / nb.perSecond).toFixed(2)} (target ≥ 0.8); ` +
