@@ -85,7 +85,10 @@ describe('ledger transitions (real Postgres)', () => {
       // The claim does not make the row longer: fillfactor 50 leaves its new version room on the page.
       const afterClaim = await counted(before, 200);
       expect(afterClaim.hot - before.hot).toBeGreaterThanOrEqual(180);
-      await wb.finish(rows.map((r) => finishItem(r, 'w1')));
+      await wb.finish(
+        rows.map((r) => finishItem(r, 'w1')),
+        30_000,
+      );
       await ledger.markAcked(rows.map(keyOf));
       const { rows: states } = await pool.query<{ state: string; n: string }>(
         `SELECT state, count(*) AS n FROM ledger WHERE app_id = $1 GROUP BY state`,
@@ -102,6 +105,50 @@ describe('ledger transitions (real Postgres)', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it("claims a lane's next row in the statement that finishes the one before, once, and only while it is ready", async () => {
+    const ledger = createLedger(db.pool);
+    const wb = createWorkerBatches(db.pool);
+    const [first, next, settled] = [row(2001), row(2002), row(2003)];
+    await ledger.insert([first, next, settled]);
+    await db.pool.query(`INSERT INTO device_identifiers (app_id, device_key, kind, value) VALUES ($1, $2, 'oaid', 'oaid-1')`, [
+      APP,
+      next.deviceKey,
+    ]);
+    await wb.claimReady(
+      [first, settled].map((r) => ({ ...keyOf(r), owner: 'w1', deviceKey: r.deviceKey, receivedAtMs: Date.now() })),
+      30_000,
+    );
+    await wb.finish([finishItem(settled, 'w1')], 30_000);
+    const claimOf = (r: NewLedgerRow, owner: string) => ({
+      ...keyOf(r),
+      owner,
+      deviceKey: r.deviceKey,
+      receivedAtMs: Date.now(),
+    });
+    const finishFirst = { ...finishItem(first, 'w1'), next: claimOf(next, 'w2') };
+    // The settled row is not ready: no claim for it, and nothing changes on it.
+    const [claimed, none] = await wb.finish(
+      [finishFirst, { ...finishItem(row(2004), 'w1'), next: claimOf(settled, 'w3') }],
+      30_000,
+    );
+
+    expect(claimed).toEqual({
+      plan: {},
+      context: { erased: false, limitDataSharing: undefined, identifiers: { oaid: 'oaid-1' } },
+    });
+    expect(none).toBeNull();
+    expect(await ledger.get(keyOf(first))).toMatchObject({ state: 'sent', leaseOwner: null });
+    expect(await ledger.get(keyOf(next))).toMatchObject({ state: 'pending', leaseOwner: 'w2', attempts: 1 });
+    expect(await ledger.get(keyOf(settled))).toMatchObject({ state: 'sent', leaseOwner: null, attempts: 1 });
+    // The same statement again (its answer lost on the way): the claim holds, under the same owner, counted once.
+    const [again] = await wb.finish([finishFirst], 30_000);
+    expect(again).toEqual(claimed);
+    expect(await ledger.get(keyOf(next))).toMatchObject({ state: 'pending', leaseOwner: 'w2', attempts: 1 });
+    // Another owner gets nothing while the lease is held.
+    const [other] = await wb.finish([{ ...finishFirst, next: claimOf(next, 'w9') }], 30_000);
+    expect(other).toBeNull();
   });
 
   it('keeps the reply of a parked record that finished as sent in reply_outbox until it is published', async () => {
@@ -129,7 +176,7 @@ describe('ledger transitions (real Postgres)', () => {
       [fromKafka, parked].map((r) => ({ ...keyOf(r), owner: 'w1', deviceKey: r.deviceKey, receivedAtMs: Date.now() })),
       30_000,
     );
-    await wb.finish([finishItem(fromKafka, 'w1'), finishItem(parked, 'w1', stored?.seq)]);
+    await wb.finish([finishItem(fromKafka, 'w1'), finishItem(parked, 'w1', stored?.seq)], 30_000);
 
     // Only the parked record's reply waits for the sweep (Kafka delivers the other one again).
     const stale = await ledger.staleSent(0);

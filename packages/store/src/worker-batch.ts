@@ -42,18 +42,33 @@ export interface FinishItem extends LedgerKey {
   installed: boolean;
   /** The parked record this finishes, if it came from a lane's backlog. */
   parkedSeq?: number | undefined;
+  /**
+   * The lane's next record, to claim in the same statement (its lease taken as `claimReady` takes
+   * it): the lane calls it right after this one, so a lane's records cost one statement each.
+   */
+  next?: ClaimItem | undefined;
 }
 
 /*
  * The hot-path statements run as named prepared statements: parsed once per connection, planned
  * once when Postgres settles on a generic plan. Run them on a pool with `KEYED_PLANS` (db.ts).
  */
-const CLAIM_SQL = `UPDATE ledger l SET state = 'pending', lease_owner = k.owner,
-           lease_until = clock_timestamp() + $5 * interval '1 millisecond', attempts = l.attempts + 1, updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::bigint[])
-           AS k(app_id, partner, idem_key, owner, device_key, received_ms)
-         WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'ready'
-         RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('k.app_id', 'k.device_key', 'k.received_ms')}`;
+/**
+ * Takes the lease on the ready rows of a batch of keys, returning each claimed row's plan and send
+ * context. `p` names the parameters: app ids, partners, idempotency keys, owners (arrays), the lease
+ * in ms, devices, receipt times (arrays). A row already pending under the same owner counts as
+ * claimed: a statement retried after a lost answer claims it again.
+ */
+const claimSql = (p: [string, string, string, string, string, string, string]) => `UPDATE ledger l SET state = 'pending',
+           lease_owner = n.owner, lease_until = clock_timestamp() + ${p[4]} * interval '1 millisecond',
+           attempts = l.attempts + (l.state = 'ready')::int, updated_at = now()
+         FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[5]}::text[], ${p[6]}::bigint[])
+           AS n(app_id, partner, idem_key, owner, device_key, received_ms)
+         WHERE l.app_id = n.app_id AND l.partner = n.partner AND l.idem_key = n.idem_key
+           AND (l.state = 'ready' OR (l.state = 'pending' AND l.lease_owner = n.owner))
+         RETURNING l.app_id, l.partner, l.idem_key, l.plan, ${sendContextColumns('n.app_id', 'n.device_key', 'n.received_ms')}`;
+
+const CLAIM_SQL = claimSql(['$1', '$2', '$3', '$4', '$5', '$6', '$7']);
 
 const FINISH_SQL = `WITH k AS (
            SELECT t.app_id, t.partner, t.idem_key, t.state, $5::jsonb -> (t.ord::int - 1) AS reply, t.owner, t.device_key, t.sess,
@@ -93,9 +108,11 @@ const FINISH_SQL = `WITH k AS (
            INSERT INTO reply_outbox (app_id, partner, idem_key) SELECT app_id, partner, idem_key FROM k WHERE outbox
            ON CONFLICT (app_id, partner, idem_key) DO UPDATE SET since = now()
            RETURNING 1
+         ), c AS (
+           -- The lanes' next records (every CTE above runs to completion whether read or not).
+           ${claimSql(['$12', '$13', '$14', '$15', '$18', '$16', '$17'])}
          )
-         SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM o) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p)
-           + (SELECT count(*) FROM r) AS n`;
+         SELECT * FROM c`;
 
 const KNOWN_SQL = `SELECT t.ord, ${erasedSince('t.r', 'e.erased_at')} AS erased,
                (SELECT coalesce(jsonb_agg(jsonb_build_object('partner', l.partner, 'state', l.state)), '[]'::jsonb)
@@ -111,25 +128,13 @@ export function createWorkerBatches(pool: pg.Pool) {
      * send context (`sendContextAmong`), read in the same statement (null: not claimed).
      */
     async claimReady(items: ClaimItem[], leaseMs: number): Promise<(ClaimedRow | null)[]> {
-      const { rows } = await pool.query<
-        { app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan } & SendContextRow
-      >({
+      const [apps, partners, keys, owners, devices, received] = claimColumns(items);
+      const { rows } = await pool.query<ClaimRow>({
         name: 's2s_worker_claim',
         text: CLAIM_SQL,
-        values: [
-          items.map((i) => i.appId),
-          items.map((i) => i.partner),
-          items.map((i) => i.idemKey),
-          items.map((i) => i.owner),
-          leaseMs,
-          items.map((i) => i.deviceKey),
-          items.map((i) => i.receivedAtMs),
-        ],
+        values: [apps, partners, keys, owners, leaseMs, devices, received],
       });
-      const got = new Map(
-        rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, { plan: r.plan, context: toSendContext(r) }]),
-      );
-      return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
+      return claimedOf(items, rows);
     },
 
     /**
@@ -137,10 +142,13 @@ export function createWorkerBatches(pool: pg.Pool) {
      * never overwritten by `parked`, as in outcomes.ts), device graph (first session, installs),
      * and the parked record it came from (a parked record finishing as `sent` puts its key in
      * reply_outbox: Kafka will not deliver it again, so only the sweep could republish its reply).
+     * The same statement claims each item's `next` row as `claimReady` does; the result is that
+     * claim (null: no `next`, or its row was not ready).
      */
-    async finish(items: FinishItem[]): Promise<undefined[]> {
+    async finish(items: FinishItem[], leaseMs: number): Promise<(ClaimedRow | null)[]> {
       const col = <T>(f: (i: FinishItem) => T) => items.map(f);
-      await pool.query({
+      const next = items.flatMap((i) => (i.next ? [i.next] : []));
+      const { rows } = await pool.query<ClaimRow>({
         name: 's2s_worker_finish',
         text: FINISH_SQL,
         values: [
@@ -157,9 +165,13 @@ export function createWorkerBatches(pool: pg.Pool) {
           col((i) => i.installed),
           items.filter((i) => i.parkedSeq !== undefined).map((i) => i.parkedSeq),
           col((i) => i.parkedSeq !== undefined && i.state === 'sent'),
+          ...claimColumns(next),
+          leaseMs,
         ],
       });
-      return items.map(() => undefined);
+      const claimed = claimedOf(next, rows);
+      let at = 0;
+      return items.map((i) => (i.next ? (claimed[at++] ?? null) : null));
     },
 
     /**
@@ -261,6 +273,27 @@ export function createWorkerBatches(pool: pg.Pool) {
   };
 }
 export type WorkerBatches = ReturnType<typeof createWorkerBatches>;
+
+type ClaimRow = { app_id: string; partner: Partner; idem_key: string; plan: LedgerPlan } & SendContextRow;
+
+/** Claim items as the six column arrays of `claimSql`: app, partner, idempotency key, owner, device, receipt time. */
+const claimColumns = (items: readonly ClaimItem[]) => [
+  items.map((i) => i.appId),
+  items.map((i) => i.partner),
+  items.map((i) => i.idemKey),
+  items.map((i) => i.owner),
+  items.map((i) => i.deviceKey),
+  items.map((i) => i.receivedAtMs),
+];
+
+/** Each item's claimed row (plan and send context), or null when its row was not claimed. */
+function claimedOf(items: readonly ClaimItem[], rows: readonly ClaimRow[]): (ClaimedRow | null)[] {
+  if (rows.length === 0) return items.map(() => null);
+  const got = new Map(
+    rows.map((r) => [`${r.app_id}\u0000${r.partner}\u0000${r.idem_key}`, { plan: r.plan, context: toSendContext(r) }]),
+  );
+  return items.map((i) => got.get(`${i.appId}\u0000${i.partner}\u0000${i.idemKey}`) ?? null);
+}
 
 /**
  * Creates the devices' rows or locks the existing ones, returning them, except for devices erased

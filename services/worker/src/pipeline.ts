@@ -19,7 +19,7 @@ import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
 import type { DeviceState, IntakeInput, IntakeResult, NewLedgerRow } from '@s2s/store';
 import { finishDeadLetter, publishLater, replyFor } from './lanes/finish.js';
-import { Lane, type LaneDeps, type LaneItem } from './lanes/lane.js';
+import { Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
 import { Abandoned, Semaphore } from './lanes/serial.js';
 import { identifiersOf, planRecord, type RuleSettings } from './rules.js';
@@ -154,6 +154,47 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         log.error({ err, what, partition: rt.partition, attempt }, 'task failed: retrying');
         await deps.sleep(Math.min(5_000, 100 * 2 ** attempt));
       }
+    }
+  }
+
+  /**
+   * Runs a record in its lane, then each following record whose row its predecessor's final
+   * statement claimed (`Lane.ahead`), on the same slot: a claimed row's call is made right away.
+   * Those records' own tasks then only wait for what ran here (`Lane.ranAhead`).
+   */
+  async function runLane(rt: PartitionRuntime, lane: Lane, item: LaneItem): Promise<void> {
+    const run = (i: LaneItem) => persist(rt, 'lane task', () => runItem(deps, lane, i));
+    try {
+      await run(item);
+      for (let prev = item; ; ) {
+        const next = lane.nextAfter(prev);
+        if (!next || !lane.ahead.has(next)) return;
+        const ran = run(next);
+        lane.ranAhead.set(next, ran);
+        // Its failure is its own task's: that task awaits `ran`.
+        const ok = await ran.then(
+          () => true,
+          () => false,
+        );
+        if (!ok) return;
+        prev = next;
+      }
+    } finally {
+      await releaseAhead(lane);
+    }
+  }
+
+  /**
+   * Rows claimed ahead whose records did not get to their call (the partition went away first):
+   * released, so that the next owner calls them instead of waiting out a lease and holding a call
+   * in doubt that was never made. Nothing else runs in the lane meanwhile (its tasks are serial).
+   */
+  async function releaseAhead(lane: Lane): Promise<void> {
+    for (const [item, { owner }] of lane.ahead) {
+      lane.ahead.delete(item);
+      await deps.ledger.release(ledgerKeyOf(lane, item), owner).catch((err: unknown) => {
+        log.warn({ err, lane: lane.key }, 'could not release a row claimed ahead: its call will count as in doubt');
+      });
     }
   }
 
@@ -303,8 +344,9 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         await Promise.all(
           partners.map((partner) => {
             const lane = dev.lane(partner);
-            return lane.queue.run(() =>
-              tracked(() => sems[partner].use(() => persist(rt, 'lane task', () => runItem(deps, lane, item)))),
+            return lane.queue.run(
+              () => lane.takeRanAhead(item) ?? tracked(() => sems[partner].use(() => runLane(rt, lane, item))),
+              item,
             );
           }),
         );

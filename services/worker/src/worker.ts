@@ -184,7 +184,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
         observe: observe('claim'),
         key: (i) => `${i.appId}\u0000${i.partner}\u0000${i.idemKey}`,
       }),
-      finish: createGroupCommit((items: FinishItem[]) => wb.finish(items), {
+      finish: createGroupCommit((items: FinishItem[]) => wb.finish(items, leaseMs), {
         maxBatch: 500,
         maxConcurrent: 1,
         observe: observe('finish'),

@@ -5,9 +5,9 @@
  * so that a crash in between repeats it rather than loses it.
  */
 import type { DeadLetterMessage, Outcome, ReplyMessage } from '@s2s/contracts';
-import { type FinishItem, type PoolClient, withTransaction } from '@s2s/store';
+import { type ClaimItem, type FinishItem, type PoolClient, withTransaction } from '@s2s/store';
 import type { PartnerAnswers } from '../partners.js';
-import { isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf, newOwner, waitsForSession } from './lane.js';
 
 export function replyFor(
   lane: Lane,
@@ -70,8 +70,22 @@ function answered(deps: LaneDeps, lane: Lane, item: LaneItem, reply: ReplyMessag
 }
 
 /**
+ * The lane's next record, when it goes straight to its partner call after `item`: its row is claimed
+ * in `item`'s final statement. That is a record from Kafka queued right behind `item` (itself from
+ * Kafka: a backlog's drain decides record by record), with nothing waiting in the lane and, for a
+ * Singular event, the device's first session in (before, or by this very transition).
+ */
+function nextToClaim(lane: Lane, item: LaneItem, sessionForwarded: boolean): LaneItem | undefined {
+  if (item.parked || lane.queue.isClosed || lane.waiting > 0 || lane.retryParked) return undefined;
+  const next = lane.nextAfter(item);
+  if (!next || (waitsForSession(lane, next) && !lane.sessionForwarded && !sessionForwarded)) return undefined;
+  return next;
+}
+
+/**
  * A final transition (ledger row, outcome, device graph, parked record) through the group-committed
- * batch, retried until Postgres takes it; then `answered`.
+ * batch, retried until Postgres takes it; then `answered`. The lane's next record is claimed in the
+ * same statement when it can go at once (`Lane.ahead`).
  */
 async function finishFinal(
   deps: LaneDeps,
@@ -80,6 +94,15 @@ async function finishFinal(
   reply: ReplyMessage,
   t: Pick<FinishItem, 'state' | 'owner'> & Partial<Pick<FinishItem, 'sessionForwarded' | 'installed'>>,
 ): Promise<void> {
+  const next = nextToClaim(lane, item, t.sessionForwarded ?? false);
+  const claim: ClaimItem | undefined = next && {
+    appId: next.message.appId,
+    partner: lane.key.partner,
+    idemKey: next.message.idempotencyKey,
+    owner: newOwner(deps),
+    deviceKey: next.message.deviceKey,
+    receivedAtMs: next.message.receivedAtMs,
+  };
   // Spelled out rather than spread from ledgerKeyOf: one object shape on the hot path.
   const row: FinishItem = {
     appId: item.message.appId,
@@ -92,8 +115,10 @@ async function finishFinal(
     sessionForwarded: t.sessionForwarded ?? false,
     installed: t.installed ?? false,
     parkedSeq: item.parked?.seq,
+    next: claim,
   };
-  await untilWritten(deps, 'final transition', () => deps.batches.finish.submit(row));
+  const claimed = await untilWritten(deps, 'final transition', () => deps.batches.finish.submit(row));
+  if (next && claim && claimed) lane.ahead.set(next, { owner: claim.owner, claimed });
   answered(deps, lane, item, reply);
 }
 

@@ -4,6 +4,7 @@
  * lane is first used by this owner and kept current by the lane's own tasks (nothing else writes
  * a lane's rows while its partition is owned here).
  */
+import { randomUUID } from 'node:crypto';
 import type { IngestMessage, Partner } from '@s2s/contracts';
 import type { Logger } from '@s2s/logging';
 import type {
@@ -58,7 +59,8 @@ export interface LaneDeps {
   batches: {
     /** Claims a ready row and reads the record's send context in the same statement (`claimReady`). */
     claim: GroupCommit<ClaimItem, ClaimedRow | null>;
-    finish: GroupCommit<FinishItem, undefined>;
+    /** A final transition; claims the item's `next` row in the same statement (null: no `next`, or not claimed). */
+    finish: GroupCommit<FinishItem, ClaimedRow | null>;
     /** Before a partner call whose row was not claimed in a batch: erased?, recorded consent, the device graph's identifiers (`sendContextAmong`). */
     context: GroupCommit<{ appId: string; deviceKey: string; receivedAtMs: number }, SendContext>;
     /** A lane's durable state when an owner first uses it (`laneSnapshots`). */
@@ -89,6 +91,9 @@ export interface LaneItem {
   parked?: { seq: number; parkedForMs: number };
 }
 
+/** A lease owner: the worker and one attempt of its own. */
+export const newOwner = (deps: Pick<LaneDeps, 'workerId'>): string => `${deps.workerId}:${randomUUID()}`;
+
 /** The item's ledger row: (app, the lane's partner, the record's idempotency key). */
 export const ledgerKeyOf = (lane: Lane, item: LaneItem): LedgerKey => ({
   appId: item.message.appId,
@@ -100,8 +105,27 @@ export const ledgerKeyOf = (lane: Lane, item: LaneItem): LedgerKey => ({
 export const isSingularSession = (lane: Lane, item: LaneItem): boolean =>
   lane.key.partner === 'singular' && item.message.kind === 'session';
 
+/** A Singular event that must wait for the device's first session (never in a hybrid app). */
+export const waitsForSession = (lane: Lane, item: LaneItem): boolean =>
+  lane.key.partner === 'singular' && item.message.kind === 'event' && !item.hybrid;
+
+/** A row claimed for a queued record before its own task started: the lease's owner and what the claim read. */
+export interface ClaimedAhead {
+  owner: string;
+  claimed: ClaimedRow;
+}
+
 export class Lane {
-  readonly queue = new SerialQueue();
+  /** The lane's tasks; a task for a record from Kafka is tagged with its item. */
+  readonly queue = new SerialQueue<LaneItem>();
+  /**
+   * Rows claimed ahead for records still queued here (by the previous record's final transition).
+   * The lane runs such a record right after the one before it, on the same slot: a claimed row
+   * must not wait, since a crash while it waits would leave a call in doubt that was never made.
+   */
+  readonly ahead = new Map<LaneItem, ClaimedAhead>();
+  /** Records of this lane already run after the one before them; their own task only waits for this. */
+  readonly ranAhead = new Map<LaneItem, Promise<void>>();
   loaded = false;
   /** A parked_lanes row exists: every record waits until the scheduler resumes the lane. */
   retryParked = false;
@@ -115,6 +139,20 @@ export class Lane {
     readonly key: LaneKey,
     readonly partition: number,
   ) {}
+
+  /** What ran of `item` ahead of its own task (once: the task takes it). */
+  takeRanAhead(item: LaneItem): Promise<void> | undefined {
+    const ran = this.ranAhead.get(item);
+    this.ranAhead.delete(item);
+    return ran;
+  }
+
+  /** The record queued right after `item` (or first, when `item` is running), if a record's task comes next. */
+  nextAfter(item: LaneItem): LaneItem | undefined {
+    const queued = this.queue.queued;
+    const at = queued.indexOf(item);
+    return queued[at + 1];
+  }
 
   /**
    * Before an event waits for its session: reads whether the session is in after all (another

@@ -13,12 +13,8 @@
  */
 import { decodeIngest } from '@s2s/contracts';
 import { finishDeadLetter, parkItem } from './finish.js';
-import { isSingularSession, type Lane, type LaneDeps, type LaneItem } from './lane.js';
+import { isSingularSession, type Lane, type LaneDeps, type LaneItem, waitsForSession } from './lane.js';
 import { backoffMs, send, settle } from './send.js';
-
-/** A Singular event that must wait for the device's first session (never in a hybrid app). */
-const waitsForSession = (lane: Lane, item: LaneItem) =>
-  lane.key.partner === 'singular' && item.message.kind === 'event' && !item.hybrid;
 
 function parkDelayMs(deps: LaneDeps, attempts: number): number {
   return backoffMs(attempts, deps.settings.parkBaseMs, deps.settings.parkMaxMs);

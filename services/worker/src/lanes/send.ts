@@ -9,13 +9,12 @@
  * (then no call: `suppressed`, reason `erased`; this closes the race with an erasure that came after
  * intake), and for Singular the device's recorded consent and identifiers the record lacks (enrich.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { type IngestMessage, RelayError } from '@s2s/contracts';
 import { FINAL_STATES, type LedgerPlan, type LedgerRow, resendWindowFor, type SendContext } from '@s2s/store';
 import { enrichRecord } from '../enrich.js';
 import { classify, type Failure } from '../partners.js';
 import { finishDeadLetter, finishForwarded, finishInDoubt, finishSkipped, publishLater, replyFor } from './finish.js';
-import { isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lane.js';
+import { type ClaimedAhead, isSingularSession, type Lane, type LaneDeps, type LaneItem, ledgerKeyOf, newOwner } from './lane.js';
 
 /** Equal jitter: half the exponential step fixed, half random; a partner's Retry-After is honoured up to the cap. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number, random = Math.random): number {
@@ -107,27 +106,37 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
 
 export type SendResult = { kind: 'finished' } | { kind: 'failing'; error: string };
 
-/** Claims the row and calls the partner, retrying retryable failures in the lane a few times. */
+/**
+ * Claims the row and calls the partner, retrying retryable failures in the lane a few times. A row
+ * claimed ahead (`Lane.ahead`) is used as claimed; it stays there until the call is made, so that a
+ * task re-run after an infrastructure failure before the call holds the same lease.
+ */
 export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<SendResult> {
+  const result = await claimAndCall(deps, lane, item, lane.ahead.get(item));
+  lane.ahead.delete(item);
+  return result;
+}
+
+async function claimAndCall(deps: LaneDeps, lane: Lane, item: LaneItem, ahead: ClaimedAhead | undefined): Promise<SendResult> {
   const s = deps.settings;
   const key = ledgerKeyOf(lane, item);
   const m = item.message;
   const leaseMs = s.partnerTimeoutMs + s.leaseMarginMs;
-  const owner = `${deps.workerId}:${randomUUID()}`;
+  const owner = ahead?.owner ?? newOwner(deps);
   // Made on first use: most calls log nothing, and a pino child costs a few µs per record.
   let logger: LaneDeps['log'] | undefined;
   const log = () => {
     logger ??= deps.log.child({ requestId: m.requestId, partner: key.partner });
     return logger;
   };
-  let held = false;
-  let plan: LedgerPlan = {};
+  let held = ahead !== undefined;
+  let plan: LedgerPlan = ahead?.claimed.plan ?? {};
   let attempt = 0;
-  let triedBatch = false;
+  let triedBatch = held;
   let checkedAge = false;
   let message: IngestMessage | undefined;
   /** The send context: from the batched claim, else read before the first call. */
-  let context: SendContext | undefined;
+  let context: SendContext | undefined = ahead?.claimed.context;
 
   for (;;) {
     if (!held && attempt === 0 && !triedBatch) {
@@ -201,6 +210,8 @@ export async function send(deps: LaneDeps, lane: Lane, item: LaneItem): Promise<
     }
 
     const app = await deps.apps.get(m.appId);
+    // From here a re-run of the task must not call again under this lease (see `send`).
+    lane.ahead.delete(item);
     const t0 = performance.now();
     try {
       if (!app) throw new RelayError('UNKNOWN_APP', `unknown app ${m.appId}`);

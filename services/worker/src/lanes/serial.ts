@@ -11,10 +11,12 @@ export class Abandoned extends Error {
   }
 }
 
-export class SerialQueue {
+export class SerialQueue<Tag = unknown> {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private pending = 0;
+  /** The tags of the tasks not started yet, in order (undefined for an untagged task). */
+  private readonly waiting: (Tag | undefined)[] = [];
 
   /** Tasks queued or running. */
   get size(): number {
@@ -25,10 +27,21 @@ export class SerialQueue {
     return this.closed;
   }
 
-  /** Runs `task` after every task queued before it; rejects with `Abandoned` when closed first. */
-  run<T>(task: () => Promise<T>): Promise<T> {
+  /** The tags of the tasks queued and not started yet, in the order they will run. */
+  get queued(): readonly (Tag | undefined)[] {
+    return this.waiting;
+  }
+
+  /**
+   * Runs `task` after every task queued before it; rejects with `Abandoned` when closed first.
+   * `tag` names the task in `queued` until it starts.
+   */
+  run<T>(task: () => Promise<T>, tag?: Tag): Promise<T> {
     this.pending++;
+    this.waiting.push(tag);
     const result = this.tail.then(() => {
+      // Tasks start in the order they were queued: this one is the first of `waiting`.
+      this.waiting.shift();
       if (this.closed) throw new Abandoned();
       return task();
     });
