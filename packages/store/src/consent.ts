@@ -55,9 +55,7 @@ export function createConsentRepo(pool: pg.Pool) {
       const r = await db.query(
         `INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
          VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (app_id, device_key) DO UPDATE SET limit_data_sharing = EXCLUDED.limit_data_sharing,
-           at_ms = EXCLUDED.at_ms, request_id = EXCLUDED.request_id, source = EXCLUDED.source, recorded_at = now()
-         WHERE device_consent.at_ms <= EXCLUDED.at_ms`,
+         ${CONSENT_NEWER_WINS}`,
         [c.appId, c.deviceKey, c.limitDataSharing, c.atMs, c.requestId ?? null, c.source ?? 'record'],
       );
       return (r.rowCount ?? 0) > 0;
@@ -68,28 +66,13 @@ export function createConsentRepo(pool: pg.Pool) {
      * newest of the given choices (device time; the later one on a tie), under the same rule.
      */
     async recordConsentMany(inputs: readonly ConsentInput[], db: Db = pool): Promise<void> {
-      const latest = new Map<string, ConsentInput>();
-      for (const c of inputs) {
-        const k = `${c.appId}\u0000${c.deviceKey}`;
-        const cur = latest.get(k);
-        if (!cur || cur.atMs <= c.atMs) latest.set(k, c);
-      }
-      const list = [...latest.values()];
+      const list = latestChoices(inputs);
       if (list.length === 0) return;
       await db.query(
         `INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::uuid[], $6::text[])
-         ON CONFLICT (app_id, device_key) DO UPDATE SET limit_data_sharing = EXCLUDED.limit_data_sharing,
-           at_ms = EXCLUDED.at_ms, request_id = EXCLUDED.request_id, source = EXCLUDED.source, recorded_at = now()
-         WHERE device_consent.at_ms <= EXCLUDED.at_ms`,
-        [
-          list.map((c) => c.appId),
-          list.map((c) => c.deviceKey),
-          list.map((c) => c.limitDataSharing),
-          list.map((c) => c.atMs),
-          list.map((c) => c.requestId ?? null),
-          list.map((c) => c.source ?? 'record'),
-        ],
+         ${CONSENT_NEWER_WINS}`,
+        consentColumns(list),
       );
     },
 
@@ -114,6 +97,32 @@ export function createConsentRepo(pool: pg.Pool) {
   };
 }
 export type ConsentRepo = ReturnType<typeof createConsentRepo>;
+
+/** How a choice is stored over the one already recorded: only when it is as new or newer (device time). */
+export const CONSENT_NEWER_WINS = `ON CONFLICT (app_id, device_key) DO UPDATE SET limit_data_sharing = EXCLUDED.limit_data_sharing,
+           at_ms = EXCLUDED.at_ms, request_id = EXCLUDED.request_id, source = EXCLUDED.source, recorded_at = now()
+         WHERE device_consent.at_ms <= EXCLUDED.at_ms`;
+
+/** Per device, the newest of the given choices (device time; the later one on a tie). */
+export function latestChoices(inputs: readonly ConsentInput[]): ConsentInput[] {
+  const latest = new Map<string, ConsentInput>();
+  for (const c of inputs) {
+    const k = `${c.appId}\u0000${c.deviceKey}`;
+    const cur = latest.get(k);
+    if (!cur || cur.atMs <= c.atMs) latest.set(k, c);
+  }
+  return [...latest.values()];
+}
+
+/** Choices as the six column arrays of a `device_consent` insert: app, device, choice, device time, request id, source. */
+export const consentColumns = (list: readonly ConsentInput[]) => [
+  list.map((c) => c.appId),
+  list.map((c) => c.deviceKey),
+  list.map((c) => c.limitDataSharing),
+  list.map((c) => c.atMs),
+  list.map((c) => c.requestId ?? null),
+  list.map((c) => c.source ?? 'record'),
+];
 
 /**
  * The value a record is sent with: its own when it says, else the device's recorded choice.

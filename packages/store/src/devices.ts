@@ -19,6 +19,9 @@ export interface DeviceState {
   installs: Partial<Record<string, string>>;
 }
 
+/** What planning a record reads of its device (services/worker rules.ts). */
+export type PlanningState = Pick<DeviceState, 'lastActivityMs' | 'firstSessionMs'>;
+
 export interface IntakeInput {
   appId: string;
   deviceKey: string;
@@ -53,6 +56,8 @@ export interface DeviceRow {
   first_session_ms: string | null;
   session_forwarded_at: Date | null;
   installs: Partial<Record<string, string>>;
+  /** The intake version (migration 20261206190000000): null until an intake planned records of the device. */
+  intake_seq: string | null;
 }
 
 export const toState = (r: DeviceRow): DeviceState => ({
@@ -65,7 +70,8 @@ export const toState = (r: DeviceRow): DeviceState => ({
   installs: r.installs,
 });
 
-export const DEVICE_COLUMNS = 'app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs';
+export const DEVICE_COLUMNS =
+  'app_id, device_key, platform, last_activity_ms, first_session_ms, session_forwarded_at, installs, intake_seq::text AS intake_seq';
 type Db = Pick<pg.Pool, 'query'>;
 
 export function createDeviceGraph(pool: pg.Pool) {

@@ -5,6 +5,7 @@ export * from './db.js';
 export * from './demo-app.js';
 export * from './devices.js';
 export * from './group-commit.js';
+export * from './held-intake.js';
 export * from './intake.js';
 export * from './ledger.js';
 export * from './migrate.js';

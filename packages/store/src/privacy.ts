@@ -221,10 +221,14 @@ export const sendContextColumns = (app: string, device: string, receivedMs: stri
   `coalesce((SELECT ${erasedSince(receivedMs, 'e.erased_at')} FROM erased_devices e
               WHERE e.app_id = ${app} AND e.device_key = ${device}), false) AS erased,
    (SELECT c.limit_data_sharing FROM device_consent c WHERE c.app_id = ${app} AND c.device_key = ${device}) AS lds,
-   (SELECT jsonb_object_agg(x.kind, x.value) FROM (
+   ${latestIdentifiersSql(app, device)} AS ids`;
+
+/** The device graph's latest value of each identifier kind (most recently seen first), as one jsonb object or null. */
+export const latestIdentifiersSql = (app: string, device: string): string =>
+  `(SELECT jsonb_object_agg(x.kind, x.value) FROM (
       SELECT DISTINCT ON (d.kind) d.kind, d.value FROM device_identifiers d
       WHERE d.app_id = ${app} AND d.device_key = ${device}
-      ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x) AS ids`;
+      ORDER BY d.kind, d.last_seen_at DESC, d.first_seen_at DESC) x)`;
 
 export interface SendContextRow {
   erased: boolean;

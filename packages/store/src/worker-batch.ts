@@ -5,9 +5,17 @@
  */
 import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
-import { createConsentRepo } from './consent.js';
+import { type ConsentInput, createConsentRepo } from './consent.js';
 import { bigintArrayLiteral, textArrayLiteral, withTransaction } from './db.js';
-import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, type IntakeResult, toState } from './devices.js';
+import {
+  DEVICE_COLUMNS,
+  type DeviceRow,
+  type DeviceState,
+  type IntakeInput,
+  type IntakeResult,
+  type PlanningState,
+  toState,
+} from './devices.js';
 import { type LedgerKey, type LedgerPlan, type LedgerRow, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
 import {
   erasedSince,
@@ -191,7 +199,18 @@ export function createWorkerBatches(pool: pg.Pool) {
       inputs: IntakeInput[],
       plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
     ): Promise<IntakeResult[]> {
-      const devKey = (i: { appId: string; deviceKey: string }) => `${i.appId}\u0000${i.deviceKey}`;
+      return (await this.intakeHolding(inputs, plan)).results;
+    },
+
+    /**
+     * `intake`, and the state each device's records left (`HeldDevice`, by `devKey`): what a worker
+     * keeps to plan the device's next records itself (held-intake.ts). A device erased, or whose row
+     * has no intake version yet, is left out.
+     */
+    async intakeHolding(
+      inputs: IntakeInput[],
+      plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
+    ): Promise<{ results: IntakeResult[]; held: Map<string, HeldDevice> }> {
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
       // One round trip starts the transaction, takes the devices' intake locks and then, on a
       // snapshot taken after them (each statement of a simple query gets its own), creates or locks
@@ -207,6 +226,7 @@ export function createWorkerBatches(pool: pg.Pool) {
           const state = new Map<string, DeviceState>(
             devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), toState(d)]),
           );
+          const seqs = new Map(devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), d.intake_seq]));
           // A separate statement, so that its snapshot follows the row locks just taken: a concurrent
           // intake of the same device (another worker, during a rebalance) has committed its plans.
           const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>({
@@ -232,15 +252,7 @@ export function createWorkerBatches(pool: pg.Pool) {
             const device = state.get(devKey(input)) as DeviceState;
             const rows = plan(input, device);
             // The next record of this device is planned against the state this one leaves.
-            state.set(devKey(input), {
-              appId: device.appId,
-              deviceKey: device.deviceKey,
-              platform: device.platform,
-              sessionForwardedAt: device.sessionForwardedAt,
-              installs: device.installs,
-              lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
-              firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
-            });
+            state.set(devKey(input), afterRecord(device, input));
             planned.set(
               idem,
               rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
@@ -248,24 +260,17 @@ export function createWorkerBatches(pool: pg.Pool) {
             fresh.push({ input, rows });
             results.push({ duplicate: false, rows });
           }
-          if (fresh.length > 0) await storePlans(db, fresh);
+          if (fresh.length > 0) for (const [k, seq] of await storePlans(db, fresh)) seqs.set(k, seq);
           // Consent carried forward (issue 7): each new record's choice, in the same transaction as its
           // plan, so a device's later records (and this one's own partner calls) see it.
-          const choices = fresh.flatMap(({ input: i }) =>
-            i.consent.limitDataSharing === undefined
-              ? []
-              : [
-                  {
-                    appId: i.appId,
-                    deviceKey: i.deviceKey,
-                    limitDataSharing: i.consent.limitDataSharing,
-                    atMs: i.recordTimeMs,
-                    ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
-                  },
-                ],
-          );
+          const choices = consentChoices(fresh.map((f) => f.input));
           if (choices.length > 0) await consent.recordConsentMany(choices, db);
-          return results;
+          const held = new Map<string, HeldDevice>();
+          for (const [k, d] of state) {
+            const seq = seqs.get(k);
+            if (seq) held.set(k, { seq, lastActivityMs: d.lastActivityMs, firstSessionMs: d.firstSessionMs });
+          }
+          return { results, held };
         },
         { begin },
       );
@@ -322,12 +327,35 @@ const STORE_PLANS_SQL = `WITH ins AS (
        UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
          first_session_ms = coalesce(d.first_session_ms, u.sess_at),
          limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
-         limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), updated_at = now()
+         limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), intake_seq = nextval('device_intake_seq'), updated_at = now()
        FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::smallint[], $14::bool[])
          AS u(app_id, device_key, at, sess_at, lds, att, lat)
-       WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING 1
-     ), incoming AS (
-       SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::bool[]) AS t(app_id, device_key, kind, value, first)
+       WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING d.app_id, d.device_key, d.intake_seq::text AS seq
+     ), ${identifierCtes(15)}
+     SELECT * FROM dev`;
+
+/**
+ * Whether the row `alias` is of a device in `cte` (a CTE of app_id, device_key rows), as a boolean
+ * expression to compare with IS TRUE / IS NOT TRUE. Written so that Postgres hashes `cte` once
+ * (a hashed subplan) instead of joining it row by row: on the hot-path connections (`KEYED_PLANS`)
+ * a join could only be a nested loop, one pass over `cte` for every row.
+ */
+export const among = (alias: string, cte: string): string =>
+  `((${alias}.app_id, ${alias}.device_key) IN (SELECT app_id, device_key FROM ${cte}))`;
+
+/**
+ * The device graph's identifier writes, as CTEs `incoming`, `changes` and `idents` of a statement:
+ * the records' identifiers (5 array parameters from `$first`: app, device, kind, value, whether it
+ * is the batch's first value of its kind for the device) and the changes inside the batch (5 more:
+ * app, device, kind, old value, new value); `graphWrites` builds them. `gate` names a CTE of
+ * (app_id, device_key) rows: only those devices' identifiers are written.
+ */
+export function identifierCtes(first: number, gate?: string): string {
+  const p = (n: number) => `$${first + n}`;
+  const gated = (alias: string) => (gate ? `WHERE ${among(alias, gate)} IS TRUE` : '');
+  return `incoming AS (
+       SELECT t.* FROM unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bool[])
+         AS t(app_id, device_key, kind, value, first) ${gated('t')}
      ), changes AS (
        INSERT INTO device_identifier_changes (app_id, device_key, kind, old_value, new_value)
        SELECT i.app_id, i.device_key, i.kind, prev.value, i.value FROM incoming i
@@ -337,7 +365,8 @@ const STORE_PLANS_SQL = `WITH ins AS (
        WHERE i.first AND NOT EXISTS (SELECT 1 FROM device_identifiers d
                          WHERE d.app_id = i.app_id AND d.device_key = i.device_key AND d.kind = i.kind AND d.value = i.value)
        UNION ALL
-       SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
+       SELECT c.* FROM unnest(${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[])
+         AS c(app_id, device_key, kind, old_value, new_value) ${gated('c')}
        RETURNING 1
      ), idents AS (
        INSERT INTO device_identifiers (app_id, device_key, kind, value)
@@ -346,11 +375,44 @@ const STORE_PLANS_SQL = `WITH ins AS (
          -- last_seen_at has minute precision: a hot device does not rewrite its identifiers on every record.
          WHERE device_identifiers.last_seen_at < now() - interval '1 minute'
        RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM dev) + (SELECT count(*) FROM changes) + (SELECT count(*) FROM idents)`;
+     )`;
+}
 
-async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: NewLedgerRow[] }[]): Promise<void> {
+/** Stores plans, graph updates and identifiers in one statement; returns each updated device's new intake version. */
+async function storePlans(
+  db: pg.PoolClient,
+  fresh: { input: IntakeInput; rows: NewLedgerRow[] }[],
+): Promise<Map<string, string>> {
   const rows = fresh.flatMap((f) => f.rows);
+  const { devices: inputs, identifiers } = graphWrites(fresh.map((f) => f.input));
+  const { rows: updated } = await db.query<{ app_id: string; device_key: string; seq: string }>({
+    name: 's2s_worker_store_plans',
+    text: STORE_PLANS_SQL,
+    values: [...ledgerRowColumns(rows), ...deviceColumns(inputs), ...identifiers],
+  });
+  return new Map(updated.map((u) => [devKey({ appId: u.app_id, deviceKey: u.device_key }), u.seq]));
+}
+
+/** Per-device graph updates as the 7 array parameters of the statements' device update (app, device, at, sess_at, lds, att, lat). */
+export const deviceColumns = (inputs: readonly DeviceWrite[]) => [
+  inputs.map((i) => i.appId),
+  inputs.map((i) => i.deviceKey),
+  inputs.map((i) => i.recordTimeMs),
+  inputs.map((i) => i.sessAt),
+  inputs.map((i) => i.consent.limitDataSharing ?? null),
+  inputs.map((i) => i.consent.attStatus ?? null),
+  inputs.map((i) => i.consent.limitAdTracking ?? null),
+];
+
+/** One device's graph update from a batch of its records. */
+export type DeviceWrite = IntakeInput & { sessAt: number | null };
+
+/**
+ * What a batch of planned records writes to the device graph: one update per device (a statement may
+ * touch a row once: latest activity, first session in record order, the last consent values given)
+ * and the 10 identifier arrays of `identifierCtes`.
+ */
+export function graphWrites(fresh: readonly IntakeInput[]): { devices: DeviceWrite[]; identifiers: unknown[][] } {
   // One graph update per device (a statement may touch a row once): latest activity, first session
   // in record order, the last consent values given.
   const perDevice = new Map<string, { i: IntakeInput; at: number; sessAt: number | null; consent: IntakeInput['consent'] }>();
@@ -359,7 +421,7 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
   // changes against what Postgres already has are found by the statement, for each kind's first value.
   const lastOfKind = new Map<string, string>();
   const batchChanges: { i: IntakeInput; kind: string; old: string; value: string }[] = [];
-  for (const { input: i } of fresh) {
+  for (const i of fresh) {
     const k = `${i.appId}\u0000${i.deviceKey}`;
     const cur = perDevice.get(k);
     const sessAt = cur?.sessAt ?? (i.kind === 'session' ? i.recordTimeMs : null);
@@ -382,20 +444,11 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
         idents.set(`${k}\u0000${kind}\u0000${value}`, { i, kind, value, first: prev === undefined });
     }
   }
-  const inputs = [...perDevice.values()].map((d) => ({ ...d.i, recordTimeMs: d.at, sessAt: d.sessAt, consent: d.consent }));
+  const devices = [...perDevice.values()].map((d) => ({ ...d.i, recordTimeMs: d.at, sessAt: d.sessAt, consent: d.consent }));
   const ids = [...idents.values()];
-  await db.query({
-    name: 's2s_worker_store_plans',
-    text: STORE_PLANS_SQL,
-    values: [
-      ...ledgerRowColumns(rows),
-      inputs.map((i) => i.appId),
-      inputs.map((i) => i.deviceKey),
-      inputs.map((i) => i.recordTimeMs),
-      inputs.map((i) => i.sessAt),
-      inputs.map((i) => i.consent.limitDataSharing ?? null),
-      inputs.map((i) => i.consent.attStatus ?? null),
-      inputs.map((i) => i.consent.limitAdTracking ?? null),
+  return {
+    devices,
+    identifiers: [
       ids.map((x) => x.i.appId),
       ids.map((x) => x.i.deviceKey),
       ids.map((x) => x.kind),
@@ -407,5 +460,44 @@ async function storePlans(db: pg.PoolClient, fresh: { input: IntakeInput; rows: 
       batchChanges.map((c) => c.old),
       batchChanges.map((c) => c.value),
     ],
-  });
+  };
+}
+
+/** The consent choices a batch of new records makes (issue 7): each record that says, with its device time. */
+export function consentChoices(inputs: readonly IntakeInput[]): ConsentInput[] {
+  return inputs.flatMap((i) =>
+    i.consent.limitDataSharing === undefined
+      ? []
+      : [
+          {
+            appId: i.appId,
+            deviceKey: i.deviceKey,
+            limitDataSharing: i.consent.limitDataSharing,
+            atMs: i.recordTimeMs,
+            ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
+          },
+        ],
+  );
+}
+
+/** A device's key in the maps of the intake: app and device key. */
+export const devKey = (i: { appId: string; deviceKey: string }): string => `${i.appId}\u0000${i.deviceKey}`;
+
+/**
+ * What the worker keeps of a device between two intakes of its records: the row's intake version,
+ * and what planning reads (last activity, first session) as the device's last records left it.
+ */
+export interface HeldDevice {
+  seq: string;
+  lastActivityMs: number | null;
+  firstSessionMs: number | null;
+}
+
+/** The device state a record leaves: the next record of the device is planned against it. */
+export function afterRecord<S extends PlanningState>(device: S, input: IntakeInput): S {
+  return {
+    ...device,
+    lastActivityMs: Math.max(device.lastActivityMs ?? input.recordTimeMs, input.recordTimeMs),
+    firstSessionMs: device.firstSessionMs ?? (input.kind === 'session' ? input.recordTimeMs : null),
+  };
 }

@@ -17,9 +17,9 @@
  */
 import { type ConsumedRecord, REDRIVE_HEADER } from '@s2s/bus';
 import { decodeIngest, type IngestMessage, type Partner, SCHEMA_HEADER } from '@s2s/contracts';
-import type { DeviceState, IntakeInput, IntakeResult, NewLedgerRow } from '@s2s/store';
+import type { HeldClaim, HeldDevice, IntakeInput, IntakeResult, NewLedgerRow, PlanningState } from '@s2s/store';
 import { finishDeadLetter, publishLater, replyFor } from './lanes/finish.js';
-import { Lane, type LaneDeps, type LaneItem, ledgerKeyOf } from './lanes/lane.js';
+import { Lane, type LaneDeps, type LaneItem, ledgerKeyOf, newOwner, waitsForSession } from './lanes/lane.js';
 import { drainLane, runItem } from './lanes/run.js';
 import { Abandoned, Semaphore } from './lanes/serial.js';
 import { identifiersOf, planRecord, type RuleSettings } from './rules.js';
@@ -34,6 +34,8 @@ class DeviceRuntime {
   /** Records waiting for intake, in offset order; while one intake runs, the next ones gather here. */
   readonly intakeWaiting: IntakeWaiter[] = [];
   intakeBusy = false;
+  /** The device's state as its last intake here left it: its next records take the held intake. */
+  held: HeldDevice | undefined;
   readonly lanes = new Map<Partner, Lane>();
   active = 0;
   constructor(
@@ -91,15 +93,37 @@ class PartitionRuntime {
 
 export interface IntakeJob {
   input: IntakeInput;
-  plan: (device: DeviceState) => NewLedgerRow[];
+  plan: (device: PlanningState) => NewLedgerRow[];
 }
-/** Plans one device's records, in order (`devices.intake` one by one, or the group-committed batch). */
-export type IntakeFn = (jobs: IntakeJob[]) => Promise<IntakeResult[]>;
+
+/** What an intake of one device's records gives back. */
+export interface DeviceIntake {
+  /** The state to plan the device's next records against (undefined: the next intake is a full one). */
+  held: HeldDevice | undefined;
+  /** One per job, in order. */
+  results: IntakeResult[];
+  /** Per job, the rows the intake claimed for it (the held intake only). */
+  claims?: HeldClaim[][];
+}
+
+/**
+ * The two ways to plan one device's records, in order (both group-committed in worker.ts): the full
+ * intake (a transaction against the device graph), and the held intake (one statement, against the
+ * state this worker holds; undefined when it did not apply, see packages/store held-intake.ts).
+ */
+export interface IntakeFns {
+  full(jobs: IntakeJob[]): Promise<DeviceIntake>;
+  held(device: {
+    held: HeldDevice;
+    jobs: IntakeJob[];
+    claim: (input: IntakeInput, row: NewLedgerRow) => string | undefined;
+  }): Promise<DeviceIntake | undefined>;
+}
 
 export interface PipelineOptions {
   deps: LaneDeps;
-  /** Plans a record against the device graph (`devices.intake`, or its group-committed batch). */
-  intake: IntakeFn;
+  /** Plans records against the device graph. */
+  intake: IntakeFns;
   rules: RuleSettings;
   laneConcurrency: number;
   /** Idle devices kept in memory per partition. */
@@ -210,10 +234,63 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   }
 
   /**
+   * The held intake's claims: the first row of each of the device's lanes in the batch, when the
+   * lane is idle here (nothing queued, running or waiting in Postgres; a Singular event's session
+   * in) and a lane slot is free, which the claim reserves: the call then starts as soon as the
+   * intake is written. `reserved` collects what was handed out.
+   */
+  function claimer(rt: PartitionRuntime, dev: DeviceRuntime, itemOf: Map<IntakeInput, LaneItem>, reserved: Partner[]) {
+    const seen = new Set<Partner>();
+    return (input: IntakeInput, row: NewLedgerRow): string | undefined => {
+      if (seen.has(row.partner)) return undefined;
+      seen.add(row.partner);
+      const item = itemOf.get(input);
+      const lane = dev.lanes.get(row.partner);
+      if (rt.closed || !item || row.state !== 'ready' || !lane?.loaded || lane.queue.size > 0) return undefined;
+      if (lane.waiting > 0 || lane.retryParked || lane.ahead.size > 0) return undefined;
+      if (waitsForSession(lane, item) && !lane.sessionForwarded) return undefined;
+      if (!sems[row.partner].tryReserve()) return undefined;
+      reserved.push(row.partner);
+      return newOwner(deps);
+    };
+  }
+
+  /**
+   * Plans a device's records: the held intake when this worker holds the device's state, else (or
+   * when it does not apply) the full one. Rows the held intake claimed go to their lanes (`Lane.ahead`).
+   */
+  async function intakeDevice(
+    rt: PartitionRuntime,
+    dev: DeviceRuntime,
+    jobs: IntakeJob[],
+    items: LaneItem[],
+  ): Promise<DeviceIntake> {
+    const held = dev.held;
+    dev.held = undefined;
+    let done: DeviceIntake | undefined;
+    if (held) {
+      const reserved: Partner[] = [];
+      const itemOf = new Map(jobs.map((j, n) => [j.input, items[n] as LaneItem]));
+      try {
+        done = await o.intake.held({ held, jobs, claim: claimer(rt, dev, itemOf, reserved) });
+      } finally {
+        // Applied: each reservation is a claim, its lane task takes the slot over. Else none was made.
+        if (!done) for (const partner of reserved) sems[partner].release();
+      }
+      done?.claims?.forEach((claims, n) => {
+        for (const c of claims) dev.lane(c.partner).ahead.set(items[n] as LaneItem, { owner: c.owner, claimed: c.claimed });
+      });
+    }
+    done ??= await o.intake.full(jobs);
+    dev.held = done.held;
+    return done;
+  }
+
+  /**
    * Plans a device's gathered records in one go; records of an erased device are dropped (the
    * intake transaction tells), unknown apps go to the DLQ. Returns each record's partners.
    */
-  async function intakeMany(items: LaneItem[]): Promise<Partner[][]> {
+  async function intakeMany(rt: PartitionRuntime, dev: DeviceRuntime, items: LaneItem[]): Promise<Partner[][]> {
     const out: Partner[][] = items.map(() => []);
     const jobs: IntakeJob[] = [];
     const index: number[] = [];
@@ -252,7 +329,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       index.push(k);
     }
     if (jobs.length === 0) return out;
-    const results = await o.intake(jobs);
+    const { results } = await intakeDevice(
+      rt,
+      dev,
+      jobs,
+      index.map((k) => items[k] as LaneItem),
+    );
     for (const [j, result] of results.entries()) {
       const k = index[j] as number;
       if (result.erased) await dropErased(items[k] as LaneItem);
@@ -277,7 +359,15 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       while (dev.intakeWaiting.length > 0) {
         const waiters = dev.intakeWaiting.splice(0, 100);
         try {
-          const partners = await tracked(() => persist(rt, 'intake', () => intakeMany(waiters.map((w) => w.item))));
+          const partners = await tracked(() =>
+            persist(rt, 'intake', () =>
+              intakeMany(
+                rt,
+                dev,
+                waiters.map((w) => w.item),
+              ),
+            ),
+          );
           // Resolved in offset order: the records enter their lanes in that order.
           waiters.forEach((w, i) => {
             w.resolve(partners[i] ?? []);
@@ -344,10 +434,22 @@ export function createPipeline(o: PipelineOptions): Pipeline {
         await Promise.all(
           partners.map((partner) => {
             const lane = dev.lane(partner);
-            return lane.queue.run(
-              () => lane.takeRanAhead(item) ?? tracked(() => sems[partner].use(() => runLane(rt, lane, item))),
-              item,
-            );
+            return lane.queue
+              .run(
+                () =>
+                  lane.takeRanAhead(item) ??
+                  // A row the intake claimed comes with its slot reserved.
+                  tracked(() => sems[partner].use(() => runLane(rt, lane, item), lane.ahead.has(item))),
+                item,
+              )
+              .catch(async (err: unknown) => {
+                // Its task never ran (the lane closed first): a claim the intake made for it goes back.
+                if (lane.ahead.has(item)) {
+                  sems[partner].release();
+                  await releaseAhead(lane);
+                }
+                throw err;
+              });
           }),
         );
         // Finished only once every reply of the record is on s2s.replies.

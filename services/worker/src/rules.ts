@@ -14,7 +14,7 @@
  *   (see lanes/run.ts): Singular has the SDK's.
  */
 import type { IngestMessage, Partner } from '@s2s/contracts';
-import type { App, DeviceState, NewLedgerRow } from '@s2s/store';
+import type { App, DeviceState, NewLedgerRow, PlanningState } from '@s2s/store';
 
 export interface RuleSettings {
   sessionTimeoutMs: number;
@@ -68,7 +68,7 @@ export function singularSkipReason(
   return sessionSkipReason(m, device, install, s);
 }
 
-export function planRecord(m: IngestMessage, app: App, device: DeviceState, s: RuleSettings): NewLedgerRow[] {
+export function planRecord(m: IngestMessage, app: App, device: PlanningState, s: RuleSettings): NewLedgerRow[] {
   const install = isInstall(m, device);
   const skip = singularSkipReason(m, app, device, install, s);
   const base = { appId: m.appId, idemKey: m.idempotencyKey, requestId: m.requestId, deviceKey: m.deviceKey };

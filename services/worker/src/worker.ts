@@ -11,6 +11,7 @@ import {
   createAppsRepo,
   createDeviceGraph,
   createGroupCommit,
+  createHeldIntake,
   createLedger,
   createOutcomesRepo,
   createParking,
@@ -20,8 +21,10 @@ import {
   createResendWindows,
   createWorkerBatches,
   type FinishItem,
+  type IntakeInput,
   KEYED_PLANS,
   type LaneKey,
+  type PlanningState,
   type Pool,
   type ResendWindow,
 } from '@s2s/store';
@@ -32,7 +35,7 @@ import { startWatchdog } from './liveness.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type OpsServer, startOpsServer } from './ops.js';
 import { createPartnerCaller, type PartnerCaller } from './partners.js';
-import { createPipeline, type IntakeJob, type Pipeline } from './pipeline.js';
+import { createPipeline, type DeviceIntake, type IntakeFns, type IntakeJob, type Pipeline } from './pipeline.js';
 import { createPublisher } from './publisher.js';
 import { type Scheduler, startScheduler } from './scheduler.js';
 
@@ -74,13 +77,14 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     });
   // The hot path's batched statements (intake, claim, finish: worker-batch.ts) run as named
   // prepared statements on connections of their own, whose planner settings keep them on index
-  // look-ups (KEYED_PLANS). At most four at once: an intake, a claim, a finish, an acknowledgement.
+  // look-ups (KEYED_PLANS). At most five at once: a full and a held intake, a claim, a finish, an
+  // acknowledgement.
   const hotPool =
     o.pool ??
     createPool({
       databaseUrl: config.DATABASE_URL,
       schema: config.DATABASE_SCHEMA,
-      max: 4,
+      max: 5,
       applicationName: `s2s-worker-${config.WORKER_ID}-batches`,
       settings: KEYED_PLANS,
     });
@@ -119,22 +123,23 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     metrics.dbBatchSeconds.observe({ kind }, ms / 1000);
   };
   const leaseMs = config.PARTNER_TIMEOUT_MS + config.LEASE_MARGIN_MS;
+  const planOf = (jobs: readonly IntakeJob[]) => {
+    const plans = new Map(jobs.map((j) => [j.input, j.plan]));
+    return (input: IntakeInput, device: PlanningState) => (plans.get(input) as IntakeJob['plan'])(device);
+  };
+  const deviceOf = (d: IntakeJob[]) => `${d[0]?.input.appId}\u0000${d[0]?.input.deviceKey}`;
   const intakeBatch = createGroupCommit(
-    (devices: IntakeJob[][]) => {
+    async (devices: IntakeJob[][]): Promise<DeviceIntake[]> => {
       const jobs = devices.flat();
-      const plans = new Map(jobs.map((j) => [j.input, j.plan]));
-      return wb
-        .intake(
-          jobs.map((j) => j.input),
-          (input, device) => (plans.get(input) as IntakeJob['plan'])(device),
-        )
-        .then((results) => {
-          let at = 0;
-          return devices.map((d) => {
-            at += d.length;
-            return results.slice(at - d.length, at);
-          });
-        });
+      const { results, held } = await wb.intakeHolding(
+        jobs.map((j) => j.input),
+        planOf(jobs),
+      );
+      let at = 0;
+      return devices.map((d) => {
+        at += d.length;
+        return { held: held.get(deviceOf(d)), results: results.slice(at - d.length, at) };
+      });
     },
     // One intake in flight, as for the other kinds below: with three, two paired pipeline runs at
     // 2,000 records/s saw live journeys' p99 at 1,375 and 338 ms against 223 and 117 with one (offline
@@ -143,8 +148,22 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       maxBatch: 200,
       maxConcurrent: 1,
       observe: observe('intake'),
-      key: (d) => `${d[0]?.input.appId}\u0000${d[0]?.input.deviceKey}`,
+      key: deviceOf,
     },
+  );
+  // Devices whose state this worker holds: one statement per batch (held-intake.ts), on a connection
+  // of its own next to the full intake's, so that neither waits for the other.
+  const heldIntake = createHeldIntake(hotPool);
+  type HeldJob = Parameters<IntakeFns['held']>[0];
+  const heldBatch = createGroupCommit(
+    async (devices: HeldJob[]): Promise<(DeviceIntake | undefined)[]> => {
+      const applied = await heldIntake.intake(
+        devices.map((d) => ({ held: d.held, inputs: d.jobs.map((j) => j.input), plan: planOf(d.jobs), claim: d.claim })),
+        leaseMs,
+      );
+      return applied.map((a) => (a.applied ? { held: a.held, results: a.results, claims: a.claims } : undefined));
+    },
+    { maxBatch: 200, maxConcurrent: 1, observe: observe('held_intake'), key: (d) => deviceOf(d.jobs) },
   );
   const privacy = createPrivacyRepo(pool);
   const parking = createParking(pool);
@@ -208,7 +227,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   };
   const pipeline = createPipeline({
     deps,
-    intake: (jobs) => intakeBatch.submit(jobs),
+    intake: { full: (jobs) => intakeBatch.submit(jobs), held: (device) => heldBatch.submit(device) },
     rules: { sessionTimeoutMs: config.SESSION_TIMEOUT_S * 1000 },
     laneConcurrency: config.LANE_CONCURRENCY,
   });

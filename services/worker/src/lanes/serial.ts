@@ -70,15 +70,33 @@ export class Semaphore {
     return this.size - this.available;
   }
 
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.available > 0) this.available--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+  /**
+   * Runs `fn` holding one unit. `reserved`: the caller holds one already (`tryReserve`), which this
+   * call takes over and gives back at the end.
+   */
+  async use<T>(fn: () => Promise<T>, reserved = false): Promise<T> {
+    if (!reserved) {
+      if (this.available > 0) this.available--;
+      else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
     try {
       return await fn();
     } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.available++;
+      this.release();
     }
+  }
+
+  /** Takes a unit now if one is free (never waits); the holder gives it back with `release` or through `use`. */
+  tryReserve(): boolean {
+    if (this.available === 0) return false;
+    this.available--;
+    return true;
+  }
+
+  /** Gives one unit back: to the first waiter, else to the free count. */
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.available++;
   }
 }
