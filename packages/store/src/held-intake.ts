@@ -10,7 +10,7 @@
  * - no record's idempotency key is in the ledger yet (a duplicate or a redelivery: the full intake
  *   answers it with what was planned before);
  * - no record was received before an erasure of the device.
- * Every write of a device hangs on the update of its row (the CTE `acc`, which the others join): an
+ * Every write of a device hangs on the update of its row (the CTE `acc`: the others write only for its devices): an
  * erasure that locks the row first leaves this statement nothing to write, and one that comes after
  * waits for the row and then deletes what was written, as it does after a full intake.
  *
@@ -19,7 +19,6 @@
  * as the graph stands once the intake is written: the statement reads consent and identifiers before
  * its own writes, and the batch's identifiers and newest consent choice are laid over them here.
  */
-import type { Partner } from '@s2s/contracts';
 import type pg from 'pg';
 import { CONSENT_NEWER_WINS, consentColumns, latestChoices } from './consent.js';
 import type { IntakeInput, IntakeResult, PlanningState } from './devices.js';
@@ -28,13 +27,15 @@ import { erasedSince, latestIdentifiersSql } from './privacy.js';
 import {
   afterRecord,
   among,
-  type ClaimedRow,
+  claimContext,
   consentChoices,
   deviceColumns,
   devKey,
   graphWrites,
+  type HeldClaim,
   type HeldDevice,
   identifierCtes,
+  insertPlannedSql,
 } from './worker-batch.js';
 
 /** One device's records for the held intake, in the order of their offsets. */
@@ -48,13 +49,6 @@ export interface HeldIntake {
    * the partner at once; undefined leaves it ready.
    */
   claim?: (input: IntakeInput, row: NewLedgerRow) => string | undefined;
-}
-
-/** A row the intake claimed: its owner, plan and send context, as `claimReady` returns them. */
-export interface HeldClaim {
-  partner: Partner;
-  owner: string;
-  claimed: ClaimedRow;
 }
 
 export type HeldIntakeResult =
@@ -83,14 +77,7 @@ const HELD_INTAKE_SQL = `WITH d AS (
          AND ${among('d', 'stale')} IS NOT TRUE
        RETURNING dv.app_id, dv.device_key, dv.intake_seq::text AS seq, d.ctx
      ), led AS (
-       INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan, lease_owner, lease_until, attempts)
-       SELECT x.app_id, x.partner, x.idem_key, x.request_id, x.device_key, CASE WHEN x.owner IS NULL THEN x.state ELSE 'pending' END,
-         x.plan, x.owner, CASE WHEN x.owner IS NOT NULL THEN clock_timestamp() + $21 * interval '1 millisecond' END,
-         (x.owner IS NOT NULL)::int
-       FROM unnest($14::text[], $15::text[], $16::text[], $17::uuid[], $18::text[], $19::text[], $20::jsonb[], $22::text[])
-         AS x(app_id, partner, idem_key, request_id, device_key, state, plan, owner)
-       WHERE ${among('x', 'acc')} IS TRUE
-       ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
+       ${insertPlannedSql(14, `WHERE ${among('x', 'acc')} IS TRUE`)} RETURNING 1
      ), ${identifierCtes(23, 'acc')}, con AS (
        INSERT INTO device_consent (app_id, device_key, limit_data_sharing, at_ms, request_id, source)
        SELECT c.* FROM unnest($33::text[], $34::text[], $35::bool[], $36::bigint[], $37::uuid[], $38::text[])
@@ -136,17 +123,6 @@ function planDevice(device: HeldIntake): Planned | undefined {
   return { device, held: { seq: device.held.seq, ...state }, rows, owners };
 }
 
-/** The send context of a claim made by the intake: the graph read before the writes, with the batch's own laid over it. */
-function contextOf(p: Planned, row: AppliedRow): ClaimedRow['context'] {
-  const identifiers: Record<string, string> = { ...(row.ids ?? {}) };
-  for (const input of p.device.inputs) Object.assign(identifiers, input.identifiers);
-  const [choice] = latestChoices(consentChoices(p.device.inputs));
-  const recordedAt = row.lds_at === null ? undefined : Number(row.lds_at);
-  const lds =
-    choice && (recordedAt === undefined || recordedAt <= choice.atMs) ? choice.limitDataSharing : (row.lds ?? undefined);
-  return { erased: false, limitDataSharing: lds, identifiers };
-}
-
 export function createHeldIntake(pool: pg.Pool) {
   return {
     /** Writes the devices' records where the conditions of the module comment hold; one result per device. */
@@ -171,8 +147,8 @@ export function createHeldIntake(pool: pg.Pool) {
           inputs.map((i) => i.idemKey),
           inputs.map((i) => i.receivedAtMs),
           ...ledgerRowColumns(rows),
-          leaseMs,
           go.flatMap((p) => p.owners.flat().map((o) => o ?? null)),
+          leaseMs,
           ...identifiers,
           ...consentColumns(latestChoices(consentChoices(inputs))),
         ],
@@ -181,7 +157,13 @@ export function createHeldIntake(pool: pg.Pool) {
       return planned.map((p): HeldIntakeResult => {
         const row = p && done.get(devKey(p.device.inputs[0] as IntakeInput));
         if (!p || !row) return { applied: false };
-        const context = claims(p) ? contextOf(p, row) : undefined;
+        const context = claims(p)
+          ? claimContext(p.device.inputs, {
+              lds: row.lds,
+              ldsAtMs: row.lds_at === null ? undefined : Number(row.lds_at),
+              ids: row.ids,
+            })
+          : undefined;
         return {
           applied: true,
           held: { ...p.held, seq: row.seq },

@@ -150,6 +150,47 @@ describe('worker intake against erasure (real Postgres)', () => {
   });
 });
 
+describe('worker intake: claims for a device it creates (real Postgres)', () => {
+  it("claims a new device's rows with the batch's own send context, and never an existing device's", async () => {
+    const wb = createWorkerBatches(db.pool);
+    const [fresh, known] = ['f'.repeat(32), 'g'.repeat(32)];
+    await wb.intake([input(known, 0, Date.now())], plan);
+    const asked: string[] = [];
+    const claims = {
+      claim: (i: IntakeInput) => {
+        asked.push(i.idemKey);
+        return `w1:${i.idemKey}`;
+      },
+      leaseMs: 30_000,
+    };
+    const out = await wb.intakeHolding([input(fresh, 0, Date.now()), input(known, 1, Date.now())], plan, claims);
+
+    expect(asked).toEqual([`${fresh}-0`]);
+    expect([...out.created]).toEqual([`${APP}\u0000${fresh}`]);
+    expect(out.claims).toEqual([
+      [
+        {
+          partner: 'singular',
+          owner: `w1:${fresh}-0`,
+          claimed: { plan: {}, context: { erased: false, limitDataSharing: false, identifiers: { aifa: `aifa-${fresh}` } } },
+        },
+      ],
+      [],
+    ]);
+    const states = await db.pool.query<{ idem_key: string; state: string; lease_owner: string | null; attempts: number }>(
+      'SELECT idem_key, state, lease_owner, attempts FROM ledger WHERE app_id = $1 AND idem_key = ANY($2) ORDER BY idem_key',
+      [APP, [`${fresh}-0`, `${known}-1`]],
+    );
+    expect(states.rows).toEqual([
+      { idem_key: `${fresh}-0`, state: 'pending', lease_owner: `w1:${fresh}-0`, attempts: 1 },
+      { idem_key: `${known}-1`, state: 'ready', lease_owner: null, attempts: 0 },
+    ]);
+    // Both devices' state is held for their next intake, each with its own new version.
+    expect(out.held.get(`${APP}\u0000${fresh}`)?.seq).toBeDefined();
+    expect(out.held.get(`${APP}\u0000${known}`)?.seq).not.toBe(out.held.get(`${APP}\u0000${fresh}`)?.seq);
+  });
+});
+
 describe('worker intake: identifier look-ups (real Postgres)', () => {
   it("reads only the incoming devices' identifiers, however many devices the app already has", async () => {
     // 5,000 devices already known, in a table without statistics yet (as in a deployment's first minutes).

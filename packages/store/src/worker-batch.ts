@@ -5,7 +5,7 @@
  */
 import type { Partner, ReplyMessage } from '@s2s/contracts';
 import type pg from 'pg';
-import { type ConsentInput, createConsentRepo } from './consent.js';
+import { type ConsentInput, createConsentRepo, latestChoices } from './consent.js';
 import { bigintArrayLiteral, textArrayLiteral, withTransaction } from './db.js';
 import {
   DEVICE_COLUMNS,
@@ -210,7 +210,8 @@ export function createWorkerBatches(pool: pg.Pool) {
     async intakeHolding(
       inputs: IntakeInput[],
       plan: (input: IntakeInput, device: DeviceState) => NewLedgerRow[],
-    ): Promise<{ results: IntakeResult[]; held: Map<string, HeldDevice> }> {
+      claims?: IntakeClaims,
+    ): Promise<{ results: IntakeResult[]; held: Map<string, HeldDevice>; claims: HeldClaim[][]; created: Set<string> }> {
       const col = <T>(f: (i: IntakeInput) => T) => inputs.map(f);
       // One round trip starts the transaction, takes the devices' intake locks and then, on a
       // snapshot taken after them (each statement of a simple query gets its own), creates or locks
@@ -222,7 +223,10 @@ export function createWorkerBatches(pool: pg.Pool) {
       return withTransaction(
         pool,
         async (db, begun) => {
-          const devices = (begun.at(-1)?.rows ?? []) as DeviceRow[];
+          const devices = (begun.at(-1)?.rows ?? []) as (DeviceRow & { created: boolean })[];
+          const created = new Set(
+            devices.filter((d) => d.created).map((d) => devKey({ appId: d.app_id, deviceKey: d.device_key })),
+          );
           const state = new Map<string, DeviceState>(
             devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), toState(d)]),
           );
@@ -236,7 +240,8 @@ export function createWorkerBatches(pool: pg.Pool) {
           });
           const planned = new Map<string, LedgerRow[]>();
           const results: IntakeResult[] = [];
-          const fresh: { input: IntakeInput; rows: NewLedgerRow[] }[] = [];
+          const fresh: { input: IntakeInput; rows: NewLedgerRow[]; owners: (string | undefined)[] }[] = [];
+          const owned: (string | undefined)[][] = inputs.map(() => []);
           for (const [k, input] of inputs.entries()) {
             const found = known[k];
             if (found?.erased) {
@@ -257,10 +262,13 @@ export function createWorkerBatches(pool: pg.Pool) {
               idem,
               rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
             );
-            fresh.push({ input, rows });
+            // A device this intake created has nothing parked and no lane state in Postgres: its lanes' first rows may be claimed.
+            const owners = rows.map((r) => (claims && created.has(devKey(input)) ? claims.claim(input, r) : undefined));
+            owned[k] = owners;
+            fresh.push({ input, rows, owners });
             results.push({ duplicate: false, rows });
           }
-          if (fresh.length > 0) for (const [k, seq] of await storePlans(db, fresh)) seqs.set(k, seq);
+          if (fresh.length > 0) for (const [k, seq] of await storePlans(db, fresh, claims?.leaseMs ?? 0)) seqs.set(k, seq);
           // Consent carried forward (issue 7): each new record's choice, in the same transaction as its
           // plan, so a device's later records (and this one's own partner calls) see it.
           const choices = consentChoices(fresh.map((f) => f.input));
@@ -270,7 +278,30 @@ export function createWorkerBatches(pool: pg.Pool) {
             const seq = seqs.get(k);
             if (seq) held.set(k, { seq, lastActivityMs: d.lastActivityMs, firstSessionMs: d.firstSessionMs });
           }
-          return { results, held };
+          // A created device's graph before this intake was empty: the claims' send context is the batch's own.
+          const contexts = new Map<string, SendContext>();
+          const contextOf = (key: string) => {
+            let context = contexts.get(key);
+            if (!context) {
+              context = claimContext(
+                inputs.filter((i) => devKey(i) === key),
+                undefined,
+              );
+              contexts.set(key, context);
+            }
+            return context;
+          };
+          const claimed = results.map((r, k) =>
+            r.duplicate || r.erased
+              ? []
+              : r.rows.flatMap((row, n) => {
+                  const owner = owned[k]?.[n];
+                  return owner === undefined
+                    ? []
+                    : [{ partner: row.partner, owner, claimed: { plan: row.plan, context: contextOf(devKey(row)) } }];
+                }),
+          );
+          return { results, held, claims: claimed, created };
         },
         { begin },
       );
@@ -316,22 +347,37 @@ function upsertDevicesSql(inputs: readonly IntakeInput[]): string {
    SELECT DISTINCT ON (live.a, live.d) live.a, live.d, live.p FROM live
      CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS c ORDER BY live.a, live.d
    ON CONFLICT (app_id, device_key) DO UPDATE SET platform = devices.platform
-   RETURNING ${DEVICE_COLUMNS}`;
+   RETURNING ${DEVICE_COLUMNS}, xmax = 0 AS created`;
 }
 
+/**
+ * Inserts planned ledger rows (`ledgerRowColumns` from `$first`, then the owners array `$first+7`
+ * and the lease in ms `$first+8`): a row with an owner is inserted claimed, pending under its lease,
+ * as `claimReady` would leave it. `where` filters the rows (alias x).
+ */
+export const insertPlannedSql = (first: number, where = ''): string => {
+  const p = (n: number) => `$${first + n}`;
+  return `INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan, lease_owner, lease_until, attempts)
+       SELECT x.app_id, x.partner, x.idem_key, x.request_id, x.device_key, CASE WHEN x.owner IS NULL THEN x.state ELSE 'pending' END,
+         x.plan, x.owner, CASE WHEN x.owner IS NOT NULL THEN clock_timestamp() + ${p(8)} * interval '1 millisecond' END,
+         (x.owner IS NOT NULL)::int
+       FROM unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::uuid[], ${p(4)}::text[], ${p(5)}::text[], ${p(6)}::jsonb[],
+         ${p(7)}::text[]) AS x(app_id, partner, idem_key, request_id, device_key, state, plan, owner)
+       ${where}
+       ON CONFLICT (app_id, partner, idem_key) DO NOTHING`;
+};
+
 const STORE_PLANS_SQL = `WITH ins AS (
-       INSERT INTO ledger (app_id, partner, idem_key, request_id, device_key, state, plan)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])
-       ON CONFLICT (app_id, partner, idem_key) DO NOTHING RETURNING 1
+       ${insertPlannedSql(1)} RETURNING 1
      ), dev AS (
        UPDATE devices d SET last_activity_ms = GREATEST(d.last_activity_ms, u.at),
          first_session_ms = coalesce(d.first_session_ms, u.sess_at),
          limit_data_sharing = coalesce(u.lds, d.limit_data_sharing), att_status = coalesce(u.att, d.att_status),
          limit_ad_tracking = coalesce(u.lat, d.limit_ad_tracking), intake_seq = nextval('device_intake_seq'), updated_at = now()
-       FROM unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::smallint[], $14::bool[])
+       FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bool[], $15::smallint[], $16::bool[])
          AS u(app_id, device_key, at, sess_at, lds, att, lat)
        WHERE d.app_id = u.app_id AND d.device_key = u.device_key RETURNING d.app_id, d.device_key, d.intake_seq::text AS seq
-     ), ${identifierCtes(15)}
+     ), ${identifierCtes(17)}
      SELECT * FROM dev`;
 
 /**
@@ -378,17 +424,27 @@ export function identifierCtes(first: number, gate?: string): string {
      )`;
 }
 
-/** Stores plans, graph updates and identifiers in one statement; returns each updated device's new intake version. */
+/**
+ * Stores plans (rows with an owner claimed, under `leaseMs`), graph updates and identifiers in one
+ * statement; returns each updated device's new intake version.
+ */
 async function storePlans(
   db: pg.PoolClient,
-  fresh: { input: IntakeInput; rows: NewLedgerRow[] }[],
+  fresh: { input: IntakeInput; rows: NewLedgerRow[]; owners: (string | undefined)[] }[],
+  leaseMs: number,
 ): Promise<Map<string, string>> {
   const rows = fresh.flatMap((f) => f.rows);
   const { devices: inputs, identifiers } = graphWrites(fresh.map((f) => f.input));
   const { rows: updated } = await db.query<{ app_id: string; device_key: string; seq: string }>({
     name: 's2s_worker_store_plans',
     text: STORE_PLANS_SQL,
-    values: [...ledgerRowColumns(rows), ...deviceColumns(inputs), ...identifiers],
+    values: [
+      ...ledgerRowColumns(rows),
+      fresh.flatMap((f) => f.owners.map((o) => o ?? null)),
+      leaseMs,
+      ...deviceColumns(inputs),
+      ...identifiers,
+    ],
   });
   return new Map(updated.map((u) => [devKey({ appId: u.app_id, deviceKey: u.device_key }), u.seq]));
 }
@@ -491,6 +547,38 @@ export interface HeldDevice {
   seq: string;
   lastActivityMs: number | null;
   firstSessionMs: number | null;
+}
+
+/** Claims an intake may make (see `HeldIntake.claim` in held-intake.ts): the owner for a planned row, and the lease. */
+export interface IntakeClaims {
+  claim: (input: IntakeInput, row: NewLedgerRow) => string | undefined;
+  leaseMs: number;
+}
+
+/** A row an intake claimed: its owner, plan and send context, as `claimReady` returns them. */
+export interface HeldClaim {
+  partner: Partner;
+  owner: string;
+  claimed: ClaimedRow;
+}
+
+/**
+ * The send context of a row an intake claimed (what `claimReady` would read once the intake is
+ * written): the device's recorded consent and identifiers from before the intake (`before`;
+ * undefined for a device the intake created), with the batch's identifiers and newest consent
+ * choice laid over them. Erased is false: the intake checked it, holding the device's row.
+ */
+export function claimContext(
+  inputs: readonly IntakeInput[],
+  before: { lds: boolean | null; ldsAtMs: number | undefined; ids: Record<string, string> | null } | undefined,
+): SendContext {
+  const identifiers: Record<string, string> = { ...(before?.ids ?? {}) };
+  for (const input of inputs) Object.assign(identifiers, input.identifiers);
+  const [choice] = latestChoices(consentChoices(inputs));
+  const recordedAt = before?.ldsAtMs;
+  const lds =
+    choice && (recordedAt === undefined || recordedAt <= choice.atMs) ? choice.limitDataSharing : (before?.lds ?? undefined);
+  return { erased: false, limitDataSharing: lds, identifiers };
 }
 
 /** The device state a record leaves: the next record of the device is planned against it. */

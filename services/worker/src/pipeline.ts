@@ -102,8 +102,10 @@ export interface DeviceIntake {
   held: HeldDevice | undefined;
   /** One per job, in order. */
   results: IntakeResult[];
-  /** Per job, the rows the intake claimed for it (the held intake only). */
+  /** Per job, the rows the intake claimed for it. */
   claims?: HeldClaim[][];
+  /** The intake created the device's row: nothing of it was in Postgres before. */
+  created?: boolean;
 }
 
 /**
@@ -112,13 +114,13 @@ export interface DeviceIntake {
  * state this worker holds; undefined when it did not apply, see packages/store held-intake.ts).
  */
 export interface IntakeFns {
-  full(jobs: IntakeJob[]): Promise<DeviceIntake>;
-  held(device: {
-    held: HeldDevice;
-    jobs: IntakeJob[];
-    claim: (input: IntakeInput, row: NewLedgerRow) => string | undefined;
-  }): Promise<DeviceIntake | undefined>;
+  /** `claim` is asked only for the rows of a device the intake creates. */
+  full(device: { jobs: IntakeJob[]; claim: Claimer }): Promise<DeviceIntake>;
+  held(device: { held: HeldDevice; jobs: IntakeJob[]; claim: Claimer }): Promise<DeviceIntake | undefined>;
 }
+
+/** The owner to claim a planned row for at intake, or undefined to leave it ready. */
+export type Claimer = (input: IntakeInput, row: NewLedgerRow) => string | undefined;
 
 export interface PipelineOptions {
   deps: LaneDeps;
@@ -234,21 +236,33 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   }
 
   /**
-   * The held intake's claims: the first row of each of the device's lanes in the batch, when the
-   * lane is idle here (nothing queued, running or waiting in Postgres; a Singular event's session
-   * in) and a lane slot is free, which the claim reserves: the call then starts as soon as the
-   * intake is written. `reserved` collects what was handed out.
+   * The intake's claims: the first row of each of the device's lanes in the batch, when the lane is
+   * idle (nothing queued or running here; nothing waiting in Postgres, which a device the intake
+   * creates cannot have; a Singular event's session in) and a lane slot is free, which the claim
+   * reserves: the call starts as soon as the intake is written. `reserved` collects what was handed out.
    */
-  function claimer(rt: PartitionRuntime, dev: DeviceRuntime, itemOf: Map<IntakeInput, LaneItem>, reserved: Partner[]) {
+  function claimer(
+    rt: PartitionRuntime,
+    dev: DeviceRuntime,
+    itemOf: Map<IntakeInput, LaneItem>,
+    reserved: Partner[],
+    created: boolean,
+  ): Claimer {
     const seen = new Set<Partner>();
-    return (input: IntakeInput, row: NewLedgerRow): string | undefined => {
+    return (input, row) => {
       if (seen.has(row.partner)) return undefined;
       seen.add(row.partner);
       const item = itemOf.get(input);
       const lane = dev.lanes.get(row.partner);
-      if (rt.closed || !item || row.state !== 'ready' || !lane?.loaded || lane.queue.size > 0) return undefined;
-      if (lane.waiting > 0 || lane.retryParked || lane.ahead.size > 0) return undefined;
-      if (waitsForSession(lane, item) && !lane.sessionForwarded) return undefined;
+      if (rt.closed || !item || row.state !== 'ready') return undefined;
+      if (lane && (lane.queue.size > 0 || lane.ahead.size > 0)) return undefined;
+      if (created) {
+        // A new device's first session is not forwarded yet.
+        if (row.partner === 'singular' && item.message.kind === 'event' && !item.hybrid) return undefined;
+      } else {
+        if (!lane?.loaded || lane.waiting > 0 || lane.retryParked) return undefined;
+        if (waitsForSession(lane, item) && !lane.sessionForwarded) return undefined;
+      }
       if (!sems[row.partner].tryReserve()) return undefined;
       reserved.push(row.partner);
       return newOwner(deps);
@@ -267,21 +281,28 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   ): Promise<DeviceIntake> {
     const held = dev.held;
     dev.held = undefined;
+    const reserved: Partner[] = [];
+    const itemOf = new Map(jobs.map((j, n) => [j.input, items[n] as LaneItem]));
     let done: DeviceIntake | undefined;
-    if (held) {
-      const reserved: Partner[] = [];
-      const itemOf = new Map(jobs.map((j, n) => [j.input, items[n] as LaneItem]));
-      try {
-        done = await o.intake.held({ held, jobs, claim: claimer(rt, dev, itemOf, reserved) });
-      } finally {
-        // Applied: each reservation is a claim, its lane task takes the slot over. Else none was made.
-        if (!done) for (const partner of reserved) sems[partner].release();
+    try {
+      if (held) done = await o.intake.held({ held, jobs, claim: claimer(rt, dev, itemOf, reserved, false) });
+      done ??= await o.intake.full({ jobs, claim: claimer(rt, dev, itemOf, reserved, true) });
+    } finally {
+      // A reservation the intake turned into a claim goes to the lane task; the others go back.
+      for (const c of done?.claims?.flat() ?? []) {
+        const at = reserved.indexOf(c.partner);
+        if (at >= 0) reserved.splice(at, 1);
       }
-      done?.claims?.forEach((claims, n) => {
-        for (const c of claims) dev.lane(c.partner).ahead.set(items[n] as LaneItem, { owner: c.owner, claimed: c.claimed });
-      });
+      for (const partner of reserved) sems[partner].release();
     }
-    done ??= await o.intake.full(jobs);
+    if (done.created) for (const lane of dev.lanes.values()) if (lane.queue.size === 0) lane.assumeEmpty();
+    done.claims?.forEach((claims, n) => {
+      for (const c of claims) {
+        const lane = dev.lane(c.partner);
+        if (!lane.loaded) lane.assumeEmpty();
+        lane.ahead.set(items[n] as LaneItem, { owner: c.owner, claimed: c.claimed });
+      }
+    });
     dev.held = done.held;
     return done;
   }

@@ -128,17 +128,26 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
     return (input: IntakeInput, device: PlanningState) => (plans.get(input) as IntakeJob['plan'])(device);
   };
   const deviceOf = (d: IntakeJob[]) => `${d[0]?.input.appId}\u0000${d[0]?.input.deviceKey}`;
+  type FullJob = Parameters<IntakeFns['full']>[0];
   const intakeBatch = createGroupCommit(
-    async (devices: IntakeJob[][]): Promise<DeviceIntake[]> => {
-      const jobs = devices.flat();
-      const { results, held } = await wb.intakeHolding(
+    async (devices: FullJob[]): Promise<DeviceIntake[]> => {
+      const jobs = devices.flatMap((d) => d.jobs);
+      const claimOf = new Map(devices.flatMap((d) => d.jobs.map((j) => [j.input, d.claim] as const)));
+      const { results, held, claims, created } = await wb.intakeHolding(
         jobs.map((j) => j.input),
         planOf(jobs),
+        { claim: (input, row) => claimOf.get(input)?.(input, row), leaseMs },
       );
       let at = 0;
       return devices.map((d) => {
-        at += d.length;
-        return { held: held.get(deviceOf(d)), results: results.slice(at - d.length, at) };
+        at += d.jobs.length;
+        const from = at - d.jobs.length;
+        return {
+          held: held.get(deviceOf(d.jobs)),
+          results: results.slice(from, at),
+          claims: claims.slice(from, at),
+          created: created.has(deviceOf(d.jobs)),
+        };
       });
     },
     // One intake in flight, as for the other kinds below: with three, two paired pipeline runs at
@@ -148,7 +157,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
       maxBatch: 200,
       maxConcurrent: 1,
       observe: observe('intake'),
-      key: deviceOf,
+      key: (d) => deviceOf(d.jobs),
     },
   );
   // Devices whose state this worker holds: one statement per batch (held-intake.ts), on a connection
@@ -227,7 +236,7 @@ export function createWorker(config: WorkerEnv, logger: Logger, o: WorkerOverrid
   };
   const pipeline = createPipeline({
     deps,
-    intake: { full: (jobs) => intakeBatch.submit(jobs), held: (device) => heldBatch.submit(device) },
+    intake: { full: (device) => intakeBatch.submit(device), held: (device) => heldBatch.submit(device) },
     rules: { sessionTimeoutMs: config.SESSION_TIMEOUT_S * 1000 },
     laneConcurrency: config.LANE_CONCURRENCY,
   });

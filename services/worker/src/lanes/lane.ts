@@ -165,6 +165,14 @@ export class Lane {
     return this.sessionForwarded;
   }
 
+  /** The lane of a device that had nothing in Postgres (its intake created it): nothing parked, no session forwarded. */
+  assumeEmpty(): void {
+    this.retryParked = false;
+    this.waiting = 0;
+    this.sessionForwarded = this.key.partner !== 'singular';
+    this.loaded = true;
+  }
+
   async load(deps: LaneDeps): Promise<void> {
     const snap = await deps.batches.lanes.submit(this.key);
     this.retryParked = snap.parked;
