@@ -22,8 +22,6 @@
 import type pg from 'pg';
 import { CONSENT_NEWER_WINS, consentColumns, latestChoices } from './consent.js';
 import type { IntakeInput, IntakeResult, PlanningState } from './devices.js';
-import { type LedgerPlan, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
-import { erasedSince, latestIdentifiersSql } from './privacy.js';
 import {
   afterRecord,
   among,
@@ -36,7 +34,9 @@ import {
   type HeldDevice,
   identifierCtes,
   insertPlannedSql,
-} from './worker-batch.js';
+} from './intake-writes.js';
+import { type LedgerPlan, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
+import { erasedSince, latestIdentifiersSql } from './privacy.js';
 
 /** One device's records for the held intake, in the order of their offsets. */
 export interface HeldIntake {

@@ -30,12 +30,13 @@ import {
 } from '@s2s/store';
 import type { Kafka } from 'kafkajs';
 import { retentionDaysOf, type WorkerEnv } from './config.js';
+import type { DeviceIntake, IntakeFns, IntakeJob } from './intake.js';
 import type { LaneDeps } from './lanes/lane.js';
 import { startWatchdog } from './liveness.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type OpsServer, startOpsServer } from './ops.js';
 import { createPartnerCaller, type PartnerCaller } from './partners.js';
-import { createPipeline, type DeviceIntake, type IntakeFns, type IntakeJob, type Pipeline } from './pipeline.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
 import { createPublisher } from './publisher.js';
 import { type Scheduler, startScheduler } from './scheduler.js';
 
