@@ -185,7 +185,7 @@ describe('ledger transitions (real Postgres)', () => {
     expect(await parking.list({ appId: APP, deviceKey: parked.deviceKey, partner: 'singular' })).toEqual([]);
 
     // Published: acked, and no longer in the outbox.
-    await ledger.markAcked([keyOf(parked)]);
+    await ledger.markAcked([{ ...keyOf(parked), outbox: true }]);
     expect(await ledger.staleSent(0)).toEqual([]);
     expect((await ledger.get(keyOf(parked)))?.state).toBe('acked');
 

@@ -236,26 +236,32 @@ export function createLedger(pool: pg.Pool) {
     },
 
     /**
-     * Marks rows whose replies are on s2s.replies (sent → acked) and takes them out of
-     * reply_outbox, in one statement. A named statement, for a pool with `KEYED_PLANS` (db.ts):
-     * its batches are the largest of the hot path (everything published in 200 ms), and planned
-     * afresh on a table without statistics they were a sequential scan of the ledger.
+     * Marks rows whose replies are on s2s.replies (sent → acked) and takes the keys marked `outbox`
+     * out of reply_outbox (the others cannot be there: only a parked record's key is), in one
+     * statement. A named statement, for a pool with `KEYED_PLANS` (db.ts): its batches are the
+     * largest of the hot path (everything published in 200 ms), and planned afresh on a table
+     * without statistics they were a sequential scan of the ledger.
      */
-    async markAcked(keys: LedgerKey[], db: Db = pool): Promise<void> {
+    async markAcked(keys: (LedgerKey & { outbox?: boolean })[], db: Db = pool): Promise<void> {
       if (keys.length === 0) return;
       // Not flushed synchronously: losing it in a crash only means a reply is published once more.
       await db.query({
         name: 's2s_ledger_mark_acked',
         text: `WITH c AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
-         k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(app_id, partner, idem_key)),
+         k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) AS k(app_id, partner, idem_key, outbox)),
          o AS (
            DELETE FROM reply_outbox r USING k
-           WHERE r.app_id = k.app_id AND r.partner = k.partner AND r.idem_key = k.idem_key RETURNING 1
+           WHERE k.outbox AND r.app_id = k.app_id AND r.partner = k.partner AND r.idem_key = k.idem_key RETURNING 1
          )
          UPDATE ledger l SET state = 'acked', updated_at = now()
          FROM k, c
          WHERE l.app_id = k.app_id AND l.partner = k.partner AND l.idem_key = k.idem_key AND l.state = 'sent'`,
-        values: [keys.map((k) => k.appId), keys.map((k) => k.partner), keys.map((k) => k.idemKey)],
+        values: [
+          keys.map((k) => k.appId),
+          keys.map((k) => k.partner),
+          keys.map((k) => k.idemKey),
+          keys.map((k) => k.outbox ?? false),
+        ],
       });
     },
 

@@ -21,8 +21,8 @@ import type { Metrics } from './metrics.js';
 export interface Publisher {
   reply(reply: ReplyMessage): Promise<void>;
   deadLetter(letter: DeadLetterMessage): Promise<void>;
-  /** The row's reply is on s2s.replies: mark it acked soon. */
-  acked(key: LedgerKey): void;
+  /** The row's reply is on s2s.replies: mark it acked soon. `outbox`: its key may be in reply_outbox (a parked record's). */
+  acked(key: LedgerKey, outbox?: boolean): void;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -36,7 +36,7 @@ export function createPublisher(o: {
   ackIntervalMs?: number;
 }): Publisher {
   const log = o.logger.child({ module: 'publisher' });
-  let pendingAcks: LedgerKey[] = [];
+  let pendingAcks: (LedgerKey & { outbox: boolean })[] = [];
   let flushing: Promise<void> = Promise.resolve();
 
   const flushNow = async () => {
@@ -85,8 +85,8 @@ export function createPublisher(o: {
       });
       o.metrics.dlq.inc({ reason: letter.reason, partner: letter.partner ?? 'none' });
     },
-    acked(key) {
-      pendingAcks.push(key);
+    acked(key, outbox = false) {
+      pendingAcks.push({ appId: key.appId, partner: key.partner, idemKey: key.idemKey, outbox });
     },
     flush,
     async close() {

@@ -50,7 +50,7 @@ export function startScheduler(o: {
       const stale = await o.sweep.ledger.staleSent(o.sweep.olderThanMs);
       for (const { key, reply } of stale) {
         await o.sweep.publisher.reply(reply);
-        o.sweep.publisher.acked(key);
+        o.sweep.publisher.acked(key, true);
       }
       if (stale.length > 0) log.info({ replies: stale.length }, 'republished replies left unconfirmed');
     }

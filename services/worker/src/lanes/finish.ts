@@ -134,7 +134,8 @@ export async function finishForwarded(
   const session = isSingularSession(lane, item);
   await finishFinal(deps, lane, item, reply, { state: 'sent', owner, sessionForwarded: session, installed: install });
   if (session) lane.sessionForwarded = true;
-  deps.publisher.acked(ledgerKeyOf(lane, item));
+  // A parked record's key went to reply_outbox with its final transition.
+  deps.publisher.acked(ledgerKeyOf(lane, item), item.parked !== undefined);
 }
 
 export interface DeadLetterInfo {

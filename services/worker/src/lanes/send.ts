@@ -90,7 +90,7 @@ async function answerSettled(deps: LaneDeps, lane: Lane, item: LaneItem, row: Le
   if (row.requestId === item.message.requestId) {
     if (row.state === 'acked' || row.reply === null) return;
     publishLater(deps, item, row.reply);
-    if (row.state === 'sent') deps.publisher.acked(ledgerKeyOf(lane, item));
+    if (row.state === 'sent') deps.publisher.acked(ledgerKeyOf(lane, item), true);
     return;
   }
   const answers = row.reply ?? undefined;
