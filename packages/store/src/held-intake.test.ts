@@ -147,6 +147,72 @@ describe('held intake: one statement for devices the worker holds (real Postgres
     expect(await count('device_identifiers', erased)).toBe(0);
   });
 
+  it('locks device rows in key order, so that it never deadlocks with a final transition', async () => {
+    const wb = createWorkerBatches(db.pool);
+    // Key order: first < second. The held intake gets them the other way round.
+    const [first, second] = ['h'.repeat(32), 'i'.repeat(32)] as [string, string];
+    const heldFirst = await known(first);
+    const heldSecond = await known(second);
+    const claimed = [first, second].map((d) => ({
+      appId: APP,
+      partner: 'singular' as const,
+      idemKey: `${d}-0`,
+      owner: 'w1',
+      deviceKey: d,
+      receivedAtMs: Date.now(),
+    }));
+    await wb.claimReady(claimed, LEASE_MS);
+    const waiting = async () =>
+      Number(
+        (await db.pool.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`))
+          .rows[0]?.n,
+      );
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM devices WHERE app_id = $1 AND device_key = $2 FOR UPDATE', [APP, first]);
+      // The sessions' final transition locks both rows (first, then second) and queues on the first.
+      const finishing = wb.finish(
+        claimed.map((c, n) => ({
+          appId: c.appId,
+          partner: c.partner,
+          idemKey: c.idemKey,
+          deviceKey: c.deviceKey,
+          state: 'sent' as const,
+          reply: {
+            requestId: `0193a000-0000-7000-8000-00000000000${n}`,
+            appId: APP,
+            deviceKey: c.deviceKey,
+            partner: 'singular' as const,
+            outcome: 'forwarded' as const,
+            atMs: Date.now(),
+            inDoubt: false,
+          },
+          owner: 'w1',
+          sessionForwarded: true,
+          installed: false,
+        })),
+        LEASE_MS,
+      );
+      await waitFor(async () => (await waiting()) >= 1, { what: 'the final transition waiting', intervalMs: 10 });
+      const intaking = createHeldIntake(db.pool).intake(
+        [
+          { held: heldSecond, inputs: [input(second, 1)], plan },
+          { held: heldFirst, inputs: [input(first, 1)], plan },
+        ],
+        LEASE_MS,
+      );
+      await waitFor(async () => (await waiting()) >= 2, { what: 'the held intake waiting', intervalMs: 10 });
+      await holder.query('COMMIT');
+      // Had the intake taken the second row first, the final transition (holding the first, wanting
+      // the second) and it would each wait for the other: Postgres would abort one as a deadlock.
+      await finishing;
+      expect((await intaking).map((r) => r.applied)).toEqual([true, true]);
+    } finally {
+      holder.release();
+    }
+  });
+
   it('writes nothing when an erasure holds the device row first, and waits for it', async () => {
     const device = 'e'.repeat(32);
     const held = await known(device);

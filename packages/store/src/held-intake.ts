@@ -10,9 +10,11 @@
  * - no record's idempotency key is in the ledger yet (a duplicate or a redelivery: the full intake
  *   answers it with what was planned before);
  * - no record was received before an erasure of the device.
- * Every write of a device hangs on the update of its row (the CTE `acc`: the others write only for its devices): an
- * erasure that locks the row first leaves this statement nothing to write, and one that comes after
- * waits for the row and then deletes what was written, as it does after a full intake.
+ * Every write of a device hangs on the update of its row (the CTE `acc`: the others write only for
+ * its devices). The rows are locked first, in key order, as every statement of the hot path locks
+ * them, so that none deadlocks with another. An erasure that locks the row first leaves this
+ * statement nothing to write; one that comes after waits for the row and then deletes what was
+ * written, as it does after a full intake.
  *
  * Rows can be claimed by the same statement (`claim`): inserted as pending under the caller's lease,
  * as `claimReady` claims a ready row. Each claim carries the send context that `claimReady` reads,
@@ -68,13 +70,18 @@ const HELD_INTAKE_SQL = `WITH d AS (
        UNION ALL
        SELECT r.app_id, r.device_key FROM r JOIN erased_devices e ON e.app_id = r.app_id AND e.device_key = r.device_key
        WHERE ${erasedSince('r.received_ms', 'e.erased_at')}
+     ), lk AS (
+       -- The device rows, locked in key order as the full intake and the final transitions lock
+       -- them, so that none of them deadlocks with another.
+       SELECT dv.app_id, dv.device_key FROM devices dv JOIN d ON dv.app_id = d.app_id AND dv.device_key = d.device_key
+       WHERE ${among('d', 'stale')} IS NOT TRUE
+       ORDER BY dv.app_id, dv.device_key FOR UPDATE OF dv
      ), acc AS (
        UPDATE devices dv SET last_activity_ms = GREATEST(dv.last_activity_ms, d.at),
          first_session_ms = coalesce(dv.first_session_ms, d.sess_at), limit_data_sharing = coalesce(d.lds, dv.limit_data_sharing),
          att_status = coalesce(d.att, dv.att_status), limit_ad_tracking = coalesce(d.lat, dv.limit_ad_tracking),
          intake_seq = nextval('device_intake_seq'), updated_at = now()
-       FROM d WHERE dv.app_id = d.app_id AND dv.device_key = d.device_key AND dv.intake_seq = d.seq
-         AND ${among('d', 'stale')} IS NOT TRUE
+       FROM d WHERE dv.app_id = d.app_id AND dv.device_key = d.device_key AND dv.intake_seq = d.seq AND ${among('d', 'lk')} IS TRUE
        RETURNING dv.app_id, dv.device_key, dv.intake_seq::text AS seq, d.ctx
      ), led AS (
        ${insertPlannedSql(14, `WHERE ${among('x', 'acc')} IS TRUE`)} RETURNING 1
