@@ -63,6 +63,23 @@ export interface TestSchema {
   cleanup(): Promise<void>;
 }
 
+/** The rows of one device in a table keyed by (app_id, device_key). */
+export async function deviceRowCount(pool: Pool, table: string, appId: string, deviceKey: string): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE app_id = $1 AND device_key = $2`, [
+    appId,
+    deviceKey,
+  ]);
+  return Number(rows[0]?.n);
+}
+
+/** Statements waiting for a row lock (another transaction holds the row), across the database. */
+export async function rowLockWaiters(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`,
+  );
+  return Number(rows[0]?.n);
+}
+
 /** A fresh Postgres schema with every migration applied; `cleanup` drops it. */
 export async function createTestSchema(): Promise<TestSchema> {
   const databaseUrl = testDatabaseUrl();

@@ -13,6 +13,7 @@ import { DEVICE_COLUMNS, type DeviceRow, type DeviceState, type IntakeInput, typ
 import {
   afterRecord,
   claimContext,
+  claimsOf,
   consentChoices,
   deviceColumns,
   devKey,
@@ -57,13 +58,15 @@ export function createFullIntake(pool: pg.Pool) {
       pool,
       async (db, begun) => {
         const devices = (begun.at(-1)?.rows ?? []) as (DeviceRow & { created: boolean })[];
-        const created = new Set(
-          devices.filter((d) => d.created).map((d) => devKey({ appId: d.app_id, deviceKey: d.device_key })),
-        );
-        const state = new Map<string, DeviceState>(
-          devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), toState(d)]),
-        );
-        const seqs = new Map(devices.map((d) => [devKey({ appId: d.app_id, deviceKey: d.device_key }), d.intake_seq]));
+        const created = new Set<string>();
+        const state = new Map<string, DeviceState>();
+        const seqs = new Map<string, string | null>();
+        for (const d of devices) {
+          const key = devKey({ appId: d.app_id, deviceKey: d.device_key });
+          state.set(key, toState(d));
+          seqs.set(key, d.intake_seq);
+          if (d.created) created.add(key);
+        }
         // A separate statement, so that its snapshot follows the row locks just taken: a concurrent
         // intake of the same device (another worker, during a rebalance) has committed its plans.
         const { rows: known } = await db.query<{ erased: boolean; existing: { partner: Partner; state: string }[] }>({
@@ -74,7 +77,25 @@ export function createFullIntake(pool: pg.Pool) {
         const planned = new Map<string, LedgerRow[]>();
         const results: IntakeResult[] = [];
         const fresh: { input: IntakeInput; rows: NewLedgerRow[]; owners: (string | undefined)[] }[] = [];
-        const owned: (string | undefined)[][] = inputs.map(() => []);
+        const claimed: HeldClaim[][] = inputs.map(() => []);
+        // A created device's graph before this intake was empty: its claims' send context is the
+        // batch's own records of it.
+        const ofDevice = new Map<string, IntakeInput[]>();
+        if (claims)
+          for (const i of inputs) {
+            const mine = ofDevice.get(devKey(i));
+            if (mine) mine.push(i);
+            else ofDevice.set(devKey(i), [i]);
+          }
+        const contexts = new Map<string, SendContext>();
+        const contextOf = (key: string) => () => {
+          let context = contexts.get(key);
+          if (!context) {
+            context = claimContext(ofDevice.get(key) ?? [], undefined);
+            contexts.set(key, context);
+          }
+          return context;
+        };
         for (const [k, input] of inputs.entries()) {
           const found = known[k];
           if (found?.erased) {
@@ -87,17 +108,18 @@ export function createFullIntake(pool: pg.Pool) {
             results.push({ duplicate: true, rows: dup });
             continue;
           }
-          const device = state.get(devKey(input)) as DeviceState;
+          const key = devKey(input);
+          const device = state.get(key) as DeviceState;
           const rows = plan(input, device);
           // The next record of this device is planned against the state this one leaves.
-          state.set(devKey(input), afterRecord(device, input));
+          state.set(key, afterRecord(device, input));
           planned.set(
             idem,
             rows.map((r) => ({ partner: r.partner, state: r.state }) as LedgerRow),
           );
           // A device this intake created has nothing parked and no lane state in Postgres: its lanes' first rows may be claimed.
-          const owners = rows.map((r) => (claims && created.has(devKey(input)) ? claims.claim(input, r) : undefined));
-          owned[k] = owners;
+          const owners = rows.map((r) => (claims && created.has(key) ? claims.claim(input, r) : undefined));
+          claimed[k] = claimsOf(rows, owners, contextOf(key));
           fresh.push({ input, rows, owners });
           results.push({ duplicate: false, rows });
         }
@@ -111,29 +133,6 @@ export function createFullIntake(pool: pg.Pool) {
           const seq = seqs.get(k);
           if (seq) held.set(k, { seq, lastActivityMs: d.lastActivityMs, firstSessionMs: d.firstSessionMs });
         }
-        // A created device's graph before this intake was empty: the claims' send context is the batch's own.
-        const contexts = new Map<string, SendContext>();
-        const contextOf = (key: string) => {
-          let context = contexts.get(key);
-          if (!context) {
-            context = claimContext(
-              inputs.filter((i) => devKey(i) === key),
-              undefined,
-            );
-            contexts.set(key, context);
-          }
-          return context;
-        };
-        const claimed = results.map((r, k) =>
-          r.duplicate || r.erased
-            ? []
-            : r.rows.flatMap((row, n) => {
-                const owner = owned[k]?.[n];
-                return owner === undefined
-                  ? []
-                  : [{ partner: row.partner, owner, claimed: { plan: row.plan, context: contextOf(devKey(row)) } }];
-              }),
-        );
         return { results, held, claims: claimed, created };
       },
       { begin },

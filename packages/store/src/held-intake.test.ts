@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema, waitFor } from '../../../test/support/index.js';
+import { createTestSchema, deviceRowCount, rowLockWaiters, type TestSchema, waitFor } from '../../../test/support/index.js';
 import type { IntakeInput, PlanningState } from './devices.js';
 import { createHeldIntake, type HeldIntake } from './held-intake.js';
 import { createLedger, type NewLedgerRow } from './ledger.js';
@@ -55,11 +55,7 @@ describe('held intake: one statement for devices the worker holds (real Postgres
     expect(state).toMatchObject({ lastActivityMs: 1_000_000, firstSessionMs: 1_000_000 });
     return state as NonNullable<typeof state>;
   };
-  const count = async (table: string, deviceKey: string) =>
-    Number(
-      (await db.pool.query(`SELECT count(*) AS n FROM ${table} WHERE app_id = $1 AND device_key = $2`, [APP, deviceKey])).rows[0]
-        ?.n,
-    );
+  const count = (table: string, deviceKey: string) => deviceRowCount(db.pool, table, APP, deviceKey);
 
   it('plans against the held state, writes the records, claims a row and answers with its send context', async () => {
     const device = 'a'.repeat(32);
@@ -162,11 +158,7 @@ describe('held intake: one statement for devices the worker holds (real Postgres
       receivedAtMs: Date.now(),
     }));
     await wb.claimReady(claimed, LEASE_MS);
-    const waiting = async () =>
-      Number(
-        (await db.pool.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`))
-          .rows[0]?.n,
-      );
+    const waiting = () => rowLockWaiters(db.pool);
     const holder = await db.pool.connect();
     try {
       await holder.query('BEGIN');
@@ -222,17 +214,10 @@ describe('held intake: one statement for devices the worker holds (real Postgres
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM devices WHERE app_id = $1 AND device_key = $2 FOR UPDATE', [APP, device]);
       const pending = createHeldIntake(db.pool).intake([{ held, inputs: [input(device, 1)], plan }], LEASE_MS);
-      await waitFor(
-        async () =>
-          Number(
-            (
-              await db.pool.query(
-                `SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`,
-              )
-            ).rows[0]?.n,
-          ) >= 1,
-        { what: 'the held intake waiting for the row', intervalMs: 10 },
-      );
+      await waitFor(async () => (await rowLockWaiters(db.pool)) >= 1, {
+        what: 'the held intake waiting for the row',
+        intervalMs: 10,
+      });
       await holder.query('DELETE FROM device_identifiers WHERE app_id = $1 AND device_key = $2', [APP, device]);
       await holder.query('DELETE FROM devices WHERE app_id = $1 AND device_key = $2', [APP, device]);
       await holder.query('COMMIT');

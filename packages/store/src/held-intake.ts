@@ -28,6 +28,7 @@ import {
   afterRecord,
   among,
   claimContext,
+  claimsOf,
   consentChoices,
   deviceColumns,
   devKey,
@@ -37,8 +38,8 @@ import {
   identifierCtes,
   insertPlannedSql,
 } from './intake-writes.js';
-import { type LedgerPlan, ledgerRowColumns, type NewLedgerRow } from './ledger.js';
-import { erasedSince, latestIdentifiersSql } from './privacy.js';
+import { ledgerRowColumns, type NewLedgerRow } from './ledger.js';
+import { erasedSince, latestIdentifiersSql, type SendContext } from './privacy.js';
 
 /** One device's records for the held intake, in the order of their offsets. */
 export interface HeldIntake {
@@ -141,14 +142,15 @@ export function createHeldIntake(pool: pg.Pool) {
       const rows = go.flatMap((p) => p.rows.flat());
       const { devices: writes, identifiers } = graphWrites(inputs);
       const byDevice = new Map(go.map((p) => [devKey(p.device.inputs[0] as IntakeInput), p]));
-      const claims = (p: Planned) => p.owners.some((o) => o.some((x) => x !== undefined));
+      const ofWrite = writes.map((w) => byDevice.get(devKey(w)) as Planned);
       const { rows: applied } = await pool.query<AppliedRow>({
         name: 's2s_worker_held_intake',
         text: HELD_INTAKE_SQL,
         values: [
           ...deviceColumns(writes),
-          writes.map((w) => byDevice.get(devKey(w))?.device.held.seq),
-          writes.map((w) => claims(byDevice.get(devKey(w)) as Planned)),
+          ofWrite.map((p) => p.device.held.seq),
+          // Whether the device has a claim: the statement then reads its send context.
+          ofWrite.map((p) => p.owners.some((o) => o.some((x) => x !== undefined))),
           inputs.map((i) => i.appId),
           inputs.map((i) => i.deviceKey),
           inputs.map((i) => i.idemKey),
@@ -164,24 +166,20 @@ export function createHeldIntake(pool: pg.Pool) {
       return planned.map((p): HeldIntakeResult => {
         const row = p && done.get(devKey(p.device.inputs[0] as IntakeInput));
         if (!p || !row) return { applied: false };
-        const context = claims(p)
-          ? claimContext(p.device.inputs, {
-              lds: row.lds,
-              ldsAtMs: row.lds_at === null ? undefined : Number(row.lds_at),
-              ids: row.ids,
-            })
-          : undefined;
+        let context: SendContext | undefined;
+        const contextOf = () => {
+          context ??= claimContext(p.device.inputs, {
+            lds: row.lds,
+            ldsAtMs: row.lds_at === null ? undefined : Number(row.lds_at),
+            ids: row.ids,
+          });
+          return context;
+        };
         return {
           applied: true,
           held: { ...p.held, seq: row.seq },
           results: p.rows.map((r) => ({ duplicate: false, rows: r })),
-          claims: p.rows.map((r, k) =>
-            r.flatMap((row, n) => {
-              const owner = p.owners[k]?.[n];
-              if (owner === undefined || context === undefined) return [];
-              return [{ partner: row.partner, owner, claimed: { plan: row.plan as LedgerPlan, context } }];
-            }),
-          ),
+          claims: p.rows.map((r, k) => claimsOf(r, p.owners[k], contextOf)),
         };
       });
     },

@@ -92,8 +92,6 @@ export type DeviceWrite = IntakeInput & { sessAt: number | null };
  * and the 10 identifier arrays of `identifierCtes`.
  */
 export function graphWrites(fresh: readonly IntakeInput[]): { devices: DeviceWrite[]; identifiers: unknown[][] } {
-  // One graph update per device (a statement may touch a row once): latest activity, first session
-  // in record order, the last consent values given.
   const perDevice = new Map<string, { i: IntakeInput; at: number; sessAt: number | null; consent: IntakeInput['consent'] }>();
   const idents = new Map<string, { i: IntakeInput; kind: string; value: string; first: boolean }>();
   // Changes inside the batch (a device's kind taking a new value between two of its records);
@@ -183,6 +181,21 @@ export interface HeldClaim {
   partner: Partner;
   owner: string;
   claimed: ClaimedRow;
+}
+
+/**
+ * The rows of one record an intake claimed: `rows[n]` when `owners[n]` names an owner, each with the
+ * device's send context (`context`, asked only when there is a claim).
+ */
+export function claimsOf(
+  rows: readonly NewLedgerRow[],
+  owners: readonly (string | undefined)[] | undefined,
+  context: () => SendContext,
+): HeldClaim[] {
+  return rows.flatMap((row, n) => {
+    const owner = owners?.[n];
+    return owner === undefined ? [] : [{ partner: row.partner, owner, claimed: { plan: row.plan, context: context() } }];
+  });
 }
 
 /**

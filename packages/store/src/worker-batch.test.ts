@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type PlanNode, rowsRead, type TestSchema, waitFor } from '../../../test/support/index.js';
+import {
+  createTestSchema,
+  deviceRowCount,
+  type PlanNode,
+  rowLockWaiters,
+  rowsRead,
+  type TestSchema,
+  waitFor,
+} from '../../../test/support/index.js';
 import type { IntakeInput } from './devices.js';
 import type { NewLedgerRow } from './ledger.js';
 import { createPrivacyRepo, lockDevices } from './privacy.js';
@@ -44,15 +52,7 @@ afterAll(async () => db?.cleanup());
 
 describe('worker intake against erasure (real Postgres)', () => {
   const stored = async (deviceKey: string) => {
-    const q = async (table: string) =>
-      Number(
-        (
-          await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE app_id = $1 AND device_key = $2`, [
-            APP,
-            deviceKey,
-          ])
-        ).rows[0]?.n,
-      );
+    const q = (table: string) => deviceRowCount(db.pool, table, APP, deviceKey);
     return {
       devices: await q('devices'),
       identifiers: await q('device_identifiers'),
@@ -125,14 +125,7 @@ describe('worker intake against erasure (real Postgres)', () => {
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM devices WHERE app_id = $1 AND device_key = $2 FOR UPDATE', [APP, device]);
-      const waitingOnRow = async () =>
-        Number(
-          (
-            await db.pool.query<{ n: string }>(
-              `SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`,
-            )
-          ).rows[0]?.n,
-        );
+      const waitingOnRow = () => rowLockWaiters(db.pool);
       const both = [wb.intake([record], plan), wb.intake([record], plan)];
       await waitFor(async () => (await waitingOnRow()) >= 2, { what: 'both intakes waiting for the row', intervalMs: 10 });
       await holder.query('COMMIT');
