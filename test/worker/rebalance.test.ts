@@ -65,7 +65,7 @@ describe('worker: graceful rebalances', () => {
       { what: 'calls in flight on the leaving worker', intervalMs: 5, timeoutMs: 60_000 },
     );
     first.proc.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
+    expect(await first.exited, `the leaving worker's last output:\n${first.output.join('\n')}`).toBe(0);
     // Two join while the stream goes on.
     start();
     await waitFor(async () => (await okCalls()).length >= 500, { what: 'more progress', timeoutMs: 60_000 });

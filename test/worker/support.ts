@@ -212,7 +212,13 @@ export function startWorkerProcess(h: Harness, id: string, env: Record<string, s
   };
   proc.stderr?.on('data', keep);
   proc.stdout?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      // Kept with the output, so that a test expecting a clean exit says what ended the process.
+      if (signal) output.push(`(ended by ${signal})`);
+      resolve(code);
+    }),
+  );
   return { proc, id, output, exited };
 }
 
