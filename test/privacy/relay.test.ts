@@ -11,7 +11,7 @@ import {
   INGEST_SCHEMA_FINGERPRINT,
   type SessionRecord,
 } from '@s2s/contracts';
-import { createAppSettings, createConsentRepo, createParking, createPrivacyRepo } from '@s2s/store';
+import { createAppSettings, createParking, createPrivacyRepo } from '@s2s/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingest } from '../worker/support.js';
 import { ADMIN_KEY, findInClear, type System, startSystem } from './support.js';
@@ -47,22 +47,15 @@ describe('privacy and replies, end to end', () => {
 
   it('shows a device that refused sharing on its records (consent with its time)', async () => {
     const session = { ...exampleIosSession(902, sys.gw.appId), limitDataSharing: true, timestampMs: 1_763_900_000_000 };
-    const res = await post('/v1/sessions', session);
-    expect(res.statusCode).toBe(202);
-    const view = await get(`/v1/requests/${res.json().requestId}`);
-    expect(view.json().consent).toBeUndefined();
-    // What the worker records at intake (see the wiring list): the record's choice at its device time.
-    await createConsentRepo(sys.h.db.pool).recordConsent({
-      appId: sys.gw.appId,
-      deviceKey: view.json().deviceKey,
-      limitDataSharing: true,
-      atMs: session.timestampMs,
-      requestId: res.json().requestId,
-    });
-    expect((await get(`/v1/requests/${res.json().requestId}`)).json().consent).toEqual({
-      limitDataSharing: true,
-      at: new Date(session.timestampMs).toISOString(),
-    });
+    // Prefer: wait answers once the worker has taken the record in; its intake records the choice.
+    const res = await post('/v1/sessions', session, { prefer: 'wait=30' });
+    expect(res.statusCode).toBe(200);
+    const consent = { limitDataSharing: true, at: new Date(session.timestampMs).toISOString() };
+    expect((await get(`/v1/requests/${res.json().requestId}`)).json().consent).toEqual(consent);
+    // The choice is the device's: a later record that does not restate it shows it too.
+    const event = await post('/v1/events', exampleEvent(session), { prefer: 'wait=30' });
+    expect(event.statusCode).toBe(200);
+    expect((await get(`/v1/requests/${event.json().requestId}`)).json().consent).toEqual(consent);
   });
 
   describe('erasure', () => {
