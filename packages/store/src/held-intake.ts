@@ -1,7 +1,7 @@
 /**
  * The intake of devices whose state the worker holds from their previous intake (`HeldDevice`):
  * their records are planned in the worker against that state and written by one statement, with no
- * transaction around it, where the full intake (`intakeHolding` in worker-batch.ts) takes four round
+ * transaction around it, where the full intake (`intakeHolding` in full-intake.ts) takes four round
  * trips and locks. The statement writes a device's records only when all of these hold, and
  * otherwise writes nothing of the device (the caller then takes it through the full intake):
  * - the device row still has the intake version the worker holds: no other intake (another worker
